@@ -1,0 +1,144 @@
+"""Running an IOC of this project: command-line flags, loopback defaults, local search.
+
+Every IOC module ends with ``serve(MyGroup, ...)``, which gives it the same flags
+(caproto's own ``--prefix``, ``--interfaces``, ``--list-pvs``, ``-v``), the same
+environment variables, and the same safe default: bind to loopback, send beacons
+on loopback, and answer name searches only from this host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import os
+import socket
+import sys
+
+import caproto as ca
+from caproto.server import ioc_arg_parser, run
+
+#: Characters of a PV prefix (EPICS record-name characters).
+_PREFIX_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-:.[]<>;")
+
+
+def check_prefix(prefix: str) -> str:
+    """Return *prefix* or raise ValueError naming what is wrong with it."""
+    if not prefix or not set(prefix) <= _PREFIX_CHARS:
+        raise ValueError(
+            f"prefix {prefix!r} is not a valid PV prefix: use letters, digits and "
+            "_ - : . [ ] < > ; only, for example 'sim:'"
+        )
+    return prefix
+
+
+def _loopback_defaults() -> None:
+    """Default to loopback unless the user chose interfaces or beacon addresses."""
+    os.environ.setdefault("EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1")
+    os.environ.setdefault("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "NO")
+    os.environ.setdefault("EPICS_CAS_BEACON_ADDR_LIST", "127.255.255.255")
+
+
+@functools.lru_cache(maxsize=256)
+def is_this_host(address: str) -> bool:
+    """True for a loopback address or one of this host's own addresses."""
+    try:
+        if ipaddress.ip_address(address).is_loopback:
+            return True
+    except ValueError:
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((address, 0))  # only a local address can be bound
+        except OSError:
+            return False
+    return True
+
+
+class LocalSearchResponder(asyncio.DatagramProtocol):
+    """Answer CA name searches that reach ``0.0.0.0:port`` from this host only.
+
+    A plain ``caproto-get sim:current`` broadcasts its search to
+    255.255.255.255, which never reaches a server bound to a loopback address.
+    This listener hears those broadcasts, ignores every sender that is not this
+    host, and points local clients at the IOC's loopback address.
+    """
+
+    def __init__(self, pvdb: dict, host: str, port: int):
+        self.pvdb = pvdb
+        self.host = host
+        self.port = port
+        self.broadcaster = ca.Broadcaster(our_role=ca.SERVER)
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def _knows(self, name: str) -> bool:
+        if name in self.pvdb:
+            return True
+        try:
+            _, record, _, _ = ca.parse_record_field(name)
+        except ValueError:
+            return False
+        return record in self.pvdb
+
+    def datagram_received(self, data, addr):
+        if not is_this_host(addr[0]):
+            return
+        try:
+            commands = self.broadcaster.recv(data, addr)
+            self.broadcaster.process_commands(commands)
+        except ca.RemoteProtocolError:
+            return
+        replies = [
+            ca.SearchResponse(self.port, self.host, command.cid, ca.DEFAULT_PROTOCOL_VERSION)
+            for command in commands
+            if isinstance(command, ca.SearchRequest) and self._knows(command.name)
+        ]
+        if replies:
+            self.transport.sendto(self.broadcaster.send(ca.VersionResponse(13), *replies), addr)
+
+
+async def _start_local_search_responder(pvdb: dict, host: str, port: int) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    sock.bind(("0.0.0.0", port))
+    sock.setblocking(False)
+    await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: LocalSearchResponder(pvdb, host, port), sock=sock
+    )
+
+
+def serve(group_class, *, default_prefix: str, prefix_env: str, description: str,
+          group_kwargs: dict | None = None, startup=None) -> None:
+    """Parse the command line, build *group_class* and serve it until interrupted.
+
+    The prefix comes from ``--prefix``, else the environment variable *prefix_env*,
+    else *default_prefix*. *startup* is an optional ``async def startup(group)``
+    run inside the server's event loop (for IOCs that are also CA clients).
+    """
+    _loopback_defaults()
+    default = os.environ.get(prefix_env, default_prefix)
+    ioc_options, run_options = ioc_arg_parser(
+        default_prefix=default, desc=description, supported_async_libs=("asyncio",)
+    )
+    try:
+        check_prefix(ioc_options["prefix"])
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
+    group = group_class(**ioc_options, **(group_kwargs or {}))
+    interfaces = run_options.get("interfaces") or ["127.0.0.1"]
+    port = int(ca.get_environment_variables()["EPICS_CA_SERVER_PORT"])
+
+    async def startup_hook(async_lib):
+        host = interfaces[0]
+        if host != "0.0.0.0":
+            await _start_local_search_responder(group.pvdb, host, port)
+        if startup is not None:
+            await startup(group)
+
+    run(group.pvdb, interfaces=interfaces, log_pv_names=run_options.get("log_pv_names", False),
+        startup_hook=startup_hook)

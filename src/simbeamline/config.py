@@ -1,0 +1,95 @@
+"""Where the beamline lives: PV prefixes, IOC addresses, data and state directories.
+
+Every process of the project (command line, profile, tests, benchmarks) builds one
+``BeamlineConfig`` with :func:`BeamlineConfig.from_env` and derives everything else
+from it, so a second copy of the beamline (a test run, a student's copy) is just a
+different set of ``SIMBEAMLINE_*`` variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+#: A PV prefix: EPICS record-name characters, ending with ':' by convention.
+PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_\-:.\[\]<>;]+$")
+
+
+def _state_home() -> Path:
+    return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+
+
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+
+
+def check_prefix(prefix: str, what: str = "prefix") -> str:
+    """Return *prefix* if it is a valid PV prefix, else raise ValueError naming it."""
+    if not PREFIX_PATTERN.match(prefix or ""):
+        raise ValueError(
+            f"{what} {prefix!r} is not a valid PV prefix: use letters, digits and "
+            "_ - : . [ ] < > ; only, for example 'sim:'"
+        )
+    return prefix
+
+
+@dataclasses.dataclass(frozen=True)
+class BeamlineConfig:
+    """One simulated beamline: its prefixes, addresses and directories."""
+
+    prefix: str = "sim:"                 #: beamline IOC (ring, motors, shutter, cameras)
+    ad_prefix: str = "ad:"               #: ADSimDetector IOC
+    beamline_host: str = "127.0.0.2"     #: loopback address the beamline IOC binds
+    adsim_host: str = "127.0.0.3"        #: loopback address the ADSimDetector IOC binds
+    ca_port: int = 5064                  #: Channel Access server port of both IOCs
+    run_dir: Path = dataclasses.field(default_factory=lambda: _state_home() / "simbeamline")
+    data_dir: Path = dataclasses.field(default_factory=lambda: _data_home() / "simbeamline")
+    catalog_name: str = "simbeamline"
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None) -> "BeamlineConfig":
+        """Build the configuration from ``SIMBEAMLINE_*`` variables (defaults otherwise)."""
+        env = os.environ if environ is None else environ
+        default = cls()
+        port = env.get("SIMBEAMLINE_CA_PORT", str(default.ca_port))
+        try:
+            port_number = int(port)
+        except ValueError:
+            raise ValueError(f"SIMBEAMLINE_CA_PORT={port!r} is not a port number") from None
+        config = cls(
+            prefix=check_prefix(env.get("SIMBEAMLINE_PREFIX", default.prefix), "SIMBEAMLINE_PREFIX"),
+            ad_prefix=check_prefix(env.get("SIMBEAMLINE_AD_PREFIX", default.ad_prefix), "SIMBEAMLINE_AD_PREFIX"),
+            beamline_host=env.get("SIMBEAMLINE_HOST", default.beamline_host),
+            adsim_host=env.get("SIMBEAMLINE_AD_HOST", default.adsim_host),
+            ca_port=port_number,
+            run_dir=Path(env.get("SIMBEAMLINE_RUN_DIR", default.run_dir)).expanduser(),
+            data_dir=Path(env.get("SIMBEAMLINE_DATA_DIR", default.data_dir)).expanduser(),
+            catalog_name=env.get("SIMBEAMLINE_CATALOG", default.catalog_name),
+        )
+        return config
+
+    @property
+    def log_dir(self) -> Path:
+        """IOC and supervisord logs."""
+        return Path(os.environ.get("SIMBEAMLINE_LOG_DIR", self.run_dir / "logs"))
+
+    @property
+    def ioc_addresses(self) -> list[str]:
+        """``host:port`` of every IOC, for EPICS_CA_ADDR_LIST."""
+        return [f"{host}:{self.ca_port}" for host in (self.beamline_host, self.adsim_host)]
+
+    def as_env(self) -> dict[str, str]:
+        """The ``SIMBEAMLINE_*`` variables that reproduce this configuration in a child process."""
+        return {
+            "SIMBEAMLINE_PREFIX": self.prefix,
+            "SIMBEAMLINE_AD_PREFIX": self.ad_prefix,
+            "SIMBEAMLINE_HOST": self.beamline_host,
+            "SIMBEAMLINE_AD_HOST": self.adsim_host,
+            "SIMBEAMLINE_CA_PORT": str(self.ca_port),
+            "SIMBEAMLINE_RUN_DIR": str(self.run_dir),
+            "SIMBEAMLINE_DATA_DIR": str(self.data_dir),
+            "SIMBEAMLINE_LOG_DIR": str(self.log_dir),
+            "SIMBEAMLINE_CATALOG": self.catalog_name,
+        }

@@ -47,6 +47,10 @@ class BeamlineConfig:
     run_dir: Path = dataclasses.field(default_factory=lambda: _state_home() / "simbeamline")
     data_dir: Path = dataclasses.field(default_factory=lambda: _data_home() / "simbeamline")
     catalog_name: str = "simbeamline"
+    #: How directories the ADSimDetector IOC names map to this host's directories
+    #: ("IOCDIR=HOSTDIR[,...]"): by default the IOC's /tmp is /tmp/docker_ioc/iocad/tmp,
+    #: as with the Docker IOC of the APS training material, so its path templates work.
+    ad_path_map: str = "/tmp=/tmp/docker_ioc/iocad/tmp"
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "BeamlineConfig":
@@ -67,6 +71,7 @@ class BeamlineConfig:
             run_dir=Path(env.get("SIMBEAMLINE_RUN_DIR", default.run_dir)).expanduser(),
             data_dir=Path(env.get("SIMBEAMLINE_DATA_DIR", default.data_dir)).expanduser(),
             catalog_name=env.get("SIMBEAMLINE_CATALOG", default.catalog_name),
+            ad_path_map=env.get("SIMBEAMLINE_AD_PATH_MAP", default.ad_path_map),
         )
         return config
 
@@ -92,4 +97,5 @@ class BeamlineConfig:
             "SIMBEAMLINE_DATA_DIR": str(self.data_dir),
             "SIMBEAMLINE_LOG_DIR": str(self.log_dir),
             "SIMBEAMLINE_CATALOG": self.catalog_name,
+            "SIMBEAMLINE_AD_PATH_MAP": self.ad_path_map,
         }

@@ -51,6 +51,8 @@ class BeamlineConfig:
     #: ("IOCDIR=HOSTDIR[,...]"): by default the IOC's /tmp is /tmp/docker_ioc/iocad/tmp,
     #: as with the Docker IOC of the APS training material, so its path templates work.
     ad_path_map: str = "/tmp=/tmp/docker_ioc/iocad/tmp"
+    #: IOC and supervisord logs, if not ``run_dir/logs``.
+    log_dir_override: Path | None = None
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "BeamlineConfig":
@@ -72,13 +74,15 @@ class BeamlineConfig:
             data_dir=Path(env.get("SIMBEAMLINE_DATA_DIR", default.data_dir)).expanduser(),
             catalog_name=env.get("SIMBEAMLINE_CATALOG", default.catalog_name),
             ad_path_map=env.get("SIMBEAMLINE_AD_PATH_MAP", default.ad_path_map),
+            log_dir_override=Path(env["SIMBEAMLINE_LOG_DIR"]).expanduser()
+            if env.get("SIMBEAMLINE_LOG_DIR") else None,
         )
         return config
 
     @property
     def log_dir(self) -> Path:
         """IOC and supervisord logs."""
-        return Path(os.environ.get("SIMBEAMLINE_LOG_DIR", self.run_dir / "logs"))
+        return self.log_dir_override or self.run_dir / "logs"
 
     @property
     def ioc_addresses(self) -> list[str]:
@@ -87,7 +91,7 @@ class BeamlineConfig:
 
     def as_env(self) -> dict[str, str]:
         """The ``SIMBEAMLINE_*`` variables that reproduce this configuration in a child process."""
-        return {
+        env = {
             "SIMBEAMLINE_PREFIX": self.prefix,
             "SIMBEAMLINE_AD_PREFIX": self.ad_prefix,
             "SIMBEAMLINE_HOST": self.beamline_host,
@@ -95,7 +99,9 @@ class BeamlineConfig:
             "SIMBEAMLINE_CA_PORT": str(self.ca_port),
             "SIMBEAMLINE_RUN_DIR": str(self.run_dir),
             "SIMBEAMLINE_DATA_DIR": str(self.data_dir),
-            "SIMBEAMLINE_LOG_DIR": str(self.log_dir),
             "SIMBEAMLINE_CATALOG": self.catalog_name,
             "SIMBEAMLINE_AD_PATH_MAP": self.ad_path_map,
         }
+        if self.log_dir_override is not None:
+            env["SIMBEAMLINE_LOG_DIR"] = str(self.log_dir_override)
+        return env

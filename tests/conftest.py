@@ -1,0 +1,61 @@
+"""Test session set-up: one private copy of the beamline, started the user's way.
+
+At configuration time (before any test module connects to EPICS) the session
+chooses a private Channel Access port and temporary run/data directories and
+exports them as SIMBEAMLINE_* variables, so the tests never touch a beamline the
+user is running, and every subprocess a test starts sees the same copy.
+The ``beamline`` fixture starts the IOCs through ``simbeamline.launcher`` (what
+``simbeamline start`` runs) and stops them, supervisord included, at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from simbeamline import ca_env, launcher
+from simbeamline.config import BeamlineConfig
+
+#: Port of the test beamline; differs from 5064 so a user's running beamline is left alone.
+TEST_CA_PORT = int(os.environ.get("SIMBEAMLINE_TEST_CA_PORT", "5070"))
+
+_state: dict = {}
+
+
+def pytest_configure(config):
+    base = Path(tempfile.mkdtemp(prefix="simbeamline-test-"))
+    beamline_config = BeamlineConfig(
+        ca_port=TEST_CA_PORT,
+        run_dir=base / "run",
+        data_dir=base / "data",
+        ad_path_map=f"/tmp={base / 'ioc_tmp'}",
+    )
+    os.environ.update(beamline_config.as_env())
+    ca_env.apply_client_env(beamline_config)
+    _state.update(base=base, config=beamline_config)
+
+
+def pytest_unconfigure(config):
+    beamline_config = _state.get("config")
+    if beamline_config is not None:
+        launcher.stop(beamline_config)
+    base = _state.get("base")
+    if base is not None and not os.environ.get("SIMBEAMLINE_KEEP_TEST_DIR"):
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def beamline_config() -> BeamlineConfig:
+    """The test beamline's configuration (IOCs not necessarily running)."""
+    return _state["config"]
+
+
+@pytest.fixture(scope="session")
+def beamline(beamline_config) -> BeamlineConfig:
+    """The test beamline with every IOC answering over Channel Access."""
+    launcher.start(beamline_config, timeout=60)
+    return beamline_config

@@ -1,0 +1,282 @@
+"""The document-stream side shared by the file exporters.
+
+A :class:`FrameExporter` is a callback ``exporter(name, doc)`` that works the same
+way live (``RE(plan, exporter)``: it fills each frame from its file as the event
+arrives, using the same handlers databroker uses) and on finished runs
+(``db.process(headers, exporter)``, or ``export_run(cat[uid], exporter)`` with the
+v2 API). For every event of the chosen stream it fills the frame, subtracts the
+dark when the run names one, computes the file name from the template, refuses to
+overwrite or to leave the export directory, and hands the frame to ``write``,
+which subclasses implement for one file format.
+
+Everything that can be checked early is checked before the first file is written:
+the template's start fields and its directory at the start document, the dark run
+at the start document, the field and the dark's shape at the descriptor.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import numpy as np
+from event_model import DocumentRouter, Filler
+
+from .darks import DarkFrameError, load_dark, subtract_dark
+from .export_paths import PathEscapeError, TemplateError, export_root, render_path
+
+
+class ExportError(RuntimeError):
+    """An export cannot go on (file exists, field missing, name collision)."""
+
+
+def handler_registry() -> dict:
+    """Handlers for every asset spec installed (area-detector-handlers, ophyd's NPY_SEQ)."""
+    from databroker.core import discover_handlers
+
+    return discover_handlers()
+
+
+def json_safe(value):
+    """*value* with numpy scalars and arrays, tuples and sets made JSON-friendly."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 64 else f"<array {value.shape} {value.dtype}>"
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def frame_metadata(start: dict, descriptor: dict, event: dict, field: str,
+                   dark_uid: str | None) -> dict:
+    """What a file says about its frame: the run's start document, the stream, the
+    event (its scalar readings) and whether a dark was subtracted.
+
+    Built from the documents only, so a live export and an export of the same run
+    from the catalog give identical files.
+    """
+    external = {k for k, dk in descriptor["data_keys"].items() if dk.get("external")}
+    readings = {k: v for k, v in event["data"].items() if k not in external and k != field}
+    return json_safe({
+        "run_uid": start["uid"],
+        "scan_id": start.get("scan_id"),
+        "plan_name": start.get("plan_name"),
+        "stream": descriptor.get("name"),
+        "field": field,
+        "seq_num": event["seq_num"],
+        "event_uid": event["uid"],
+        "time": event["time"],
+        "readings": readings,
+        "dark_frame": dark_uid,
+        "dark_subtracted": dark_uid is not None,
+        "start": start,
+    })
+
+
+def plain_dict(doc):
+    """*doc* and its nested mappings as plain, mutable dicts (arrays untouched)."""
+    if isinstance(doc, dict):
+        return {k: plain_dict(v) for k, v in doc.items()}
+    return doc
+
+
+def event_datetime(event: dict) -> _dt.datetime:
+    """The event's time as a local datetime (for the TIFF DateTime tag)."""
+    return _dt.datetime.fromtimestamp(event["time"])
+
+
+class FrameExporter(DocumentRouter):
+    """Write one file per frame of *field*, named by *template*.
+
+    Parameters
+    ----------
+    field : str
+        Data key of the frames, e.g. ``'spot_img'``.
+    template : str
+        File name template, e.g. ``'{start.scan_id}_step{event.seq_num:04d}.tif'``;
+        relative to *directory*, or absolute when *directory* is None (its fixed
+        leading directories are then the export directory).
+    directory : path, optional
+        Export directory; every file stays inside it.
+    overwrite : bool
+        Replace existing files (default: refuse, naming the file).
+    db : databroker Broker or v2 catalog, optional
+        Where to find the dark run named by the start document's ``dark_frame``.
+    dark : 'auto', None, or a run uid
+        'auto' (default): subtract the dark run named by ``dark_frame`` when the
+        start document has one. None: never subtract. A uid: subtract that run.
+    require_dark : bool
+        Refuse runs that name no dark (as the seed's ``SubtractedTiffExporter``).
+    stream : str
+        Event stream to export (default ``'primary'``).
+    root_map : dict, optional
+        Relocated data roots, as for databroker.
+    """
+
+    #: file name suffix of this format (subclasses)
+    suffix = ""
+
+    def __init__(self, field: str, template: str, *, directory=None, overwrite: bool = False,
+                 db=None, dark="auto", require_dark: bool = False, stream: str = "primary",
+                 root_map: dict | None = None):
+        super().__init__()
+        self.field = field
+        self.root, self.template = export_root(template, directory)
+        self.overwrite = overwrite
+        self.db = db
+        self.dark_source = dark
+        self.require_dark = require_dark
+        self.stream = stream
+        self.root_map = root_map
+        self.dry_run = False
+        #: files written (or, in a dry run, planned) for the current/last run
+        self.written: list[Path] = []
+        self._start = None
+        self._descriptors: dict[str, dict] = {}
+        self._filler = None
+        self._dark = None
+        self._dark_uid = None
+        self._seen_paths: dict[Path, int] = {}
+
+    # -- the document stream -------------------------------------------------
+    def __call__(self, name, doc, validate=False):
+        # databroker v1 hands out read-only ``doct.Document`` objects; work on plain dicts
+        return super().__call__(name, plain_dict(doc), validate)
+
+    def start(self, doc):
+        self._start = doc
+        self._descriptors = {}
+        self.written = []
+        self._seen_paths = {}
+        self._dark = None
+        self._dark_uid = None
+        # start fields and the directory: checked before anything else happens
+        render_path(self.template, self.root, doc)
+        self._dark_uid = self._choose_dark(doc)
+        if self._dark_uid is not None and not self.dry_run:
+            self._dark = load_dark(self.db, self._dark_uid, self.field, self.stream)
+        self._close_filler()
+        if not self.dry_run:
+            self._filler = Filler(handler_registry(), inplace=False, root_map=self.root_map)
+            self._filler("start", doc)
+
+    def _choose_dark(self, start):
+        named = start.get("dark_frame")
+        if self.dark_source is None:
+            return None
+        if self.dark_source != "auto":
+            return self.dark_source
+        if named is None and self.require_dark:
+            raise DarkFrameError(
+                f"run {start['uid'][:8]} records no dark_frame: take the dark with "
+                "simbeamline.plans.scan_with_dark, or export with dark=None"
+            )
+        return named
+
+    def _forward(self, name, doc):
+        if self._filler is not None:
+            self._filler(name, doc)
+
+    def descriptor(self, doc):
+        self._forward("descriptor", doc)
+        if doc.get("name") != self.stream:
+            return
+        keys = doc["data_keys"]
+        if self.field not in keys:
+            raise ExportError(
+                f"field {self.field!r} is not in stream {self.stream!r} of run "
+                f"{self._start['uid'][:8]}; its fields are: {', '.join(sorted(keys))}"
+            )
+        shape = tuple(keys[self.field].get("shape") or ())
+        if self._dark is not None and shape and 0 not in shape and shape != self._dark.shape:
+            raise DarkFrameError(
+                f"dark run {self._dark_uid!r} has frames of shape {self._dark.shape} but "
+                f"{self.field!r} has shape {shape}: take the dark with the same detector settings"
+            )
+        self._descriptors[doc["uid"]] = doc
+
+    def resource(self, doc):
+        self._forward("resource", doc)
+
+    def datum(self, doc):
+        self._forward("datum", doc)
+
+    def datum_page(self, doc):
+        self._forward("datum_page", doc)
+
+    def event_page(self, doc):
+        return NotImplemented   # DocumentRouter unpacks pages into events
+
+    def event(self, doc):
+        descriptor = self._descriptors.get(doc["descriptor"])
+        if descriptor is None:
+            return   # another stream: nothing to export, nothing to fill
+        path = self._path_for(descriptor, doc)
+        if self.dry_run:
+            self.written.append(path)
+            return
+        _, filled = self._filler("event", doc)
+        frame = np.asarray(filled["data"][self.field])
+        if self._dark is not None:
+            frame = subtract_dark(frame, self._dark)
+        metadata = frame_metadata(self._start, descriptor, doc, self.field, self._dark_uid)
+        self._write_new(path, frame, metadata, doc)
+        self.written.append(path)
+
+    def stop(self, doc):
+        self._forward("stop", doc)
+        self._close_filler()
+        self._dark = None
+
+    # -- helpers ---------------------------------------------------------------
+    def _close_filler(self):
+        if self._filler is not None:
+            self._filler.close()
+            self._filler = None
+
+    def _path_for(self, descriptor, event) -> Path:
+        path = render_path(self.template, self.root, self._start, descriptor, event)
+        previous = self._seen_paths.get(path)
+        if previous is not None:
+            raise ExportError(
+                f"template {self.template!r} gives the same file {str(path)!r} for events "
+                f"{previous} and {event['seq_num']}: add a per-event field such as "
+                "{event.seq_num:04d}"
+            )
+        self._seen_paths[path] = event["seq_num"]
+        if not self.overwrite and path.exists():
+            raise FileExistsError(
+                f"{str(path)!r} exists; nothing was replaced. Choose another directory "
+                "or template, or pass overwrite=True (--overwrite) to replace it"
+            )
+        return path
+
+    def _write_new(self, path: Path, frame, metadata, event):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = "wb" if self.overwrite else "xb"   # 'x': never replace, even in a race
+        try:
+            with open(path, mode) as fh:
+                self.write(fh, frame, metadata, event)
+        except FileExistsError:
+            raise FileExistsError(
+                f"{str(path)!r} appeared while exporting; nothing was replaced. Pass "
+                "overwrite=True to replace it"
+            ) from None
+        except BaseException:
+            path.unlink(missing_ok=True)   # no half-written file left behind
+            raise
+
+    def write(self, fh, frame: np.ndarray, metadata: dict, event: dict) -> None:
+        """Write *frame* to the open binary file *fh* (subclasses)."""
+        raise NotImplementedError
+
+
+__all__ = [
+    "ExportError", "FrameExporter", "DarkFrameError", "PathEscapeError", "TemplateError",
+    "frame_metadata", "json_safe", "handler_registry",
+]

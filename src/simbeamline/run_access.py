@@ -1,0 +1,142 @@
+"""Finding runs and reading their frames, for either databroker API.
+
+Exporters and processing take whatever the user has at hand: a v1 ``Broker``
+(``db``), a v2 catalog (``cat``), a v1 ``Header`` or a v2 ``BlueskyRun``. These
+helpers turn them into v2 objects and read frames one event at a time, so a long
+run never has to fit in memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class RunNotFoundError(LookupError):
+    """No run matches what the user asked for."""
+
+
+class FrameReadError(RuntimeError):
+    """A run's frames cannot be read (missing field, missing or unreadable file)."""
+
+
+def as_catalog(db):
+    """The v2 catalog behind *db* (a v1 Broker or already a v2 catalog)."""
+    return getattr(db, "v2", db)
+
+
+def as_run(run_or_header):
+    """The v2 ``BlueskyRun`` for a v1 Header or a v2 run."""
+    header_v2 = getattr(run_or_header, "v2", None)
+    return header_v2 if header_v2 is not None else run_or_header
+
+
+def parse_run_key(text: str | int):
+    """A run key as typed: an int (scan_id, or negative index as in ``db[-1]``) or a uid."""
+    if isinstance(text, int):
+        return text
+    text = str(text).strip()
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def find_run(db, key):
+    """The v2 run that *key* names in *db*: a uid (or its unique beginning), a
+    scan_id, or a negative index counting back from the newest run."""
+    catalog = as_catalog(db)
+    key = parse_run_key(key)
+    try:
+        return catalog[key]
+    except (KeyError, IndexError, ValueError) as err:
+        detail = f" ({err})" if str(err) not in ("", repr(key)) else ""
+        raise RunNotFoundError(
+            f"no run {key!r} in the catalog{detail}: give a run uid (or its first "
+            "characters), a scan_id, or a negative index such as -1 for the newest run"
+        ) from None
+
+
+def run_fields(run, stream: str = "primary") -> dict:
+    """The data keys of one stream of *run* (empty if the stream does not exist)."""
+    for descriptor in run.metadata.get("descriptors", None) or _descriptors(run):
+        if descriptor.get("name") == stream:
+            return descriptor["data_keys"]
+    return {}
+
+
+def _descriptors(run):
+    return [doc for name, doc in run.documents(fill="no") if name == "descriptor"]
+
+
+def image_fields(data_keys: dict) -> list[str]:
+    """The fields of a stream that hold frames (2-D or more)."""
+    return [key for key, dk in data_keys.items() if len(dk.get("shape") or ()) >= 2]
+
+
+def default_image_field(run, stream: str = "primary") -> str:
+    """The one image field of *stream*, or an error naming the candidates."""
+    keys = run_fields(run, stream)
+    images = image_fields(keys)
+    if len(images) == 1:
+        return images[0]
+    uid = run.metadata["start"]["uid"]
+    if not images:
+        raise FrameReadError(
+            f"run {uid[:8]} stream {stream!r} has no image field; its fields are: "
+            f"{', '.join(sorted(keys)) or '(none)'}"
+        )
+    raise FrameReadError(
+        f"run {uid[:8]} stream {stream!r} has several image fields "
+        f"({', '.join(images)}): name one with --field"
+    )
+
+
+def iter_frames(run, field: str, stream: str = "primary"):
+    """Yield ``(event, frame)`` for each event of *stream*, frames filled one at a time.
+
+    Errors name the run, the field and the file that could not be read.
+    """
+    keys = run_fields(run, stream)
+    uid = run.metadata["start"]["uid"]
+    if field not in keys:
+        raise FrameReadError(
+            f"run {uid[:8]} has no field {field!r} in stream {stream!r}; its fields are: "
+            f"{', '.join(sorted(keys)) or '(none)'}"
+        )
+    from event_model import unpack_event_page
+
+    descriptor_uids = set()
+    try:
+        for name, doc in run.documents(fill="yes"):
+            if name == "descriptor" and doc.get("name") == stream:
+                descriptor_uids.add(doc["uid"])
+            elif name == "event_page" and doc["descriptor"] in descriptor_uids:
+                for event in unpack_event_page(doc):
+                    yield event, np.asarray(event["data"][field])
+            elif name == "event" and doc["descriptor"] in descriptor_uids:
+                yield doc, np.asarray(doc["data"][field])
+    except (OSError, ValueError, KeyError) as err:
+        raise FrameReadError(
+            f"cannot read field {field!r} of run {uid[:8]}: {type(err).__name__}: {err}"
+        ) from err
+    except Exception as err:  # handler errors come wrapped by databroker/event_model
+        if type(err).__name__ in ("DataNotAccessible", "UnresolvableForeignKeyError", "EventModelError"):
+            raise FrameReadError(
+                f"cannot read field {field!r} of run {uid[:8]}: {type(err).__name__}: {err}"
+            ) from err
+        raise
+
+
+def mean_frame(run, field: str, stream: str = "primary") -> tuple[np.ndarray, int, float]:
+    """Mean of all frames of *field* in float64, the number of frames and their mean time."""
+    total = None
+    count = 0
+    times = 0.0
+    for event, frame in iter_frames(run, field, stream):
+        total = frame.astype(np.float64) if total is None else total + frame
+        times += event["time"]
+        count += 1
+    if count == 0:
+        uid = run.metadata["start"]["uid"]
+        raise FrameReadError(f"run {uid[:8]} has no frames of {field!r} in stream {stream!r}")
+    return total / count, count, times / count

@@ -16,7 +16,7 @@ import socket
 import sys
 
 import caproto as ca
-from caproto.server import ioc_arg_parser, run
+from caproto.server import run, template_arg_parser
 
 #: Characters of a PV prefix (EPICS record-name characters).
 _PREFIX_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-:.[]<>;")
@@ -113,23 +113,34 @@ async def _start_local_search_responder(pvdb: dict, host: str, port: int) -> Non
 
 
 def serve(group_class, *, default_prefix: str, prefix_env: str, description: str,
-          group_kwargs: dict | None = None, startup=None) -> None:
+          group_kwargs: dict | None = None, startup=None, extra_arguments=None) -> None:
     """Parse the command line, build *group_class* and serve it until interrupted.
 
     The prefix comes from ``--prefix``, else the environment variable *prefix_env*,
     else *default_prefix*. *startup* is an optional ``async def startup(group)``
     run inside the server's event loop (for IOCs that are also CA clients).
+    *extra_arguments* is an optional ``extra_arguments(parser)`` that adds IOC-specific
+    flags to the argparse parser; their values are passed to *group_class* (a PVGroup
+    class or any callable returning one instance) as keyword arguments, named by
+    their ``dest``. Unknown flags exit with status 2 and argparse's message.
     """
     _loopback_defaults()
     default = os.environ.get(prefix_env, default_prefix)
-    ioc_options, run_options = ioc_arg_parser(
+    parser, split_args = template_arg_parser(
         default_prefix=default, desc=description, supported_async_libs=("asyncio",)
     )
+    standard = {action.dest for action in parser._actions}
+    if extra_arguments is not None:
+        extra_arguments(parser)
+    args = parser.parse_args()
+    extra = {action.dest: getattr(args, action.dest)
+             for action in parser._actions if action.dest not in standard}
+    ioc_options, run_options = split_args(args)
     try:
         check_prefix(ioc_options["prefix"])
     except ValueError as exc:
         sys.exit(f"error: {exc}")
-    group = group_class(**ioc_options, **(group_kwargs or {}))
+    group = group_class(**ioc_options, **(group_kwargs or {}), **extra)
     interfaces = run_options.get("interfaces") or ["127.0.0.1"]
     port = int(ca.get_environment_variables()["EPICS_CA_SERVER_PORT"])
 

@@ -1,0 +1,100 @@
+"""The storage ring's beam current: about 500 mA, slow decay, periodic top-up.
+
+Physics (plain functions below): the current decays exponentially with the beam
+lifetime, ``I(t) = I_fill * exp(-(t - t_fill) / lifetime)``; every ``topup_period``
+seconds an injection brings it back to ``I_fill`` (500 mA); a little Gaussian noise
+is added to what is published. With the defaults (lifetime 10 h, top-up every
+10 min) the current stays between about 491.7 and 500 mA.
+
+PVs:
+    {prefix}current               beam current (mA), updated twice a second
+    {prefix}current:topup_period  seconds between top-up injections (writable, > 0)
+    {prefix}current:lifetime      beam lifetime in seconds (writable, > 0)
+
+A non-positive, NaN or infinite period or lifetime is refused: the put fails, the
+PV shows a WRITE/MAJOR alarm and keeps its value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+from caproto.server import PVGroup, pvproperty
+
+FILL_CURRENT = 500.0        #: mA after a top-up injection
+DEFAULT_LIFETIME = 36000.0  #: s (10 h)
+DEFAULT_TOPUP_PERIOD = 600.0  #: s
+NOISE_SIGMA = 0.05          #: mA, standard deviation of the published noise
+UPDATE_PERIOD = 0.5         #: s between published updates
+
+
+# --- physics: plain functions --------------------------------------------------------
+
+def decayed_current(fill_current: float, elapsed: float, lifetime: float) -> float:
+    """Current *elapsed* seconds after a fill at *fill_current*, for a beam *lifetime*."""
+    return fill_current * math.exp(-max(elapsed, 0.0) / lifetime)
+
+
+def check_positive_time(value: float, what: str) -> float:
+    """Return *value* if it is a positive, finite number of seconds, else raise ValueError."""
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{what} {value!r} must be a positive, finite number of seconds")
+    return value
+
+
+@dataclasses.dataclass
+class RingState:
+    """The ring between top-ups: when it was last filled, and to what current."""
+
+    last_fill: float                      #: time of the last top-up (s, monotonic)
+    fill_current: float = FILL_CURRENT
+
+    def current(self, now: float, lifetime: float, topup_period: float) -> float:
+        """The noiseless current at *now*, topping up first if a top-up is due."""
+        if now - self.last_fill >= topup_period:
+            self.last_fill = now
+            self.fill_current = FILL_CURRENT
+        return decayed_current(self.fill_current, now - self.last_fill, lifetime)
+
+
+def noisy(current: float, rng: np.random.Generator, sigma: float = NOISE_SIGMA) -> float:
+    """*current* plus Gaussian noise of standard deviation *sigma* (mA)."""
+    return float(current + rng.normal(0.0, sigma))
+
+
+# --- the PV group -------------------------------------------------------------------
+
+class RingCurrent(PVGroup):
+    """Beam current ``{prefix}current`` and its two settings."""
+
+    current = pvproperty(value=FILL_CURRENT, name="current", read_only=True,
+                         precision=2, units="mA", doc="storage ring beam current")
+    topup_period = pvproperty(value=DEFAULT_TOPUP_PERIOD, name="current:topup_period",
+                              precision=1, units="s", doc="seconds between top-ups")
+    lifetime = pvproperty(value=DEFAULT_LIFETIME, name="current:lifetime",
+                          precision=1, units="s", doc="beam lifetime (s)")
+
+    def __init__(self, *args, seed=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.state = RingState(last_fill=time.monotonic())
+        self.rng = np.random.default_rng(seed)
+
+    def current_now(self) -> float:
+        """The current at this moment (mA), noise included: what detectors see."""
+        return noisy(self.state.current(time.monotonic(), self.lifetime.value,
+                                        self.topup_period.value), self.rng)
+
+    @current.scan(period=UPDATE_PERIOD)
+    async def current(self, instance, async_lib):
+        await instance.write(self.current_now())
+
+    @topup_period.putter
+    async def topup_period(self, instance, value):
+        return check_positive_time(value, "top-up period")
+
+    @lifetime.putter
+    async def lifetime(self, instance, value):
+        return check_positive_time(value, "lifetime")

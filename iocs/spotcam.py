@@ -1,0 +1,253 @@
+"""Spot cameras: a beam spot that moves as two motors move (the NSLS-II tutorial model).
+
+Physics (plain functions below, testable without the network), for a frame of
+``height`` rows x ``width`` columns of int32 counts:
+
+- background: Poisson with mean ``BACKGROUND`` (1000) per pixel, independent of
+  exposure: the dark signal, all a closed shutter lets through;
+- spot: Poisson with mean ``200 * exposure * I * G``, where I is the ring current
+  (mA) and G a Gaussian of sigma 50 px along x (columns) and 25 px along y (rows),
+  peak 1, centred at column ``320 - x``, row ``240 - y`` (x, y the two motors'
+  positions), times ``exp(-(x^2 + y^2) / 100^2)`` so the spot dims off-centre;
+- for flat-field work: the spot signal (never the background) is multiplied by a
+  fixed, seeded pixel-response map (:func:`pixel_response`, smooth, 1 +/- 0.1), and,
+  when the sample stage is in the beam (``|samx| <= 5`` and ``|samy| <= 5``), by the
+  sample's transmission map (:func:`sample_transmission`: stripes and a disc,
+  0.3 .. 0.9). samx parks at 50, so by default the sample is out.
+
+PVs of one camera (prefix ``sim:spot:`` or ``sim:dot:``):
+    exp            exposure time (s), default 1; must be positive and finite
+    acquire        put 1 with completion: returns after the exposure, once the new
+                   frame is in ``image``, ``sum`` and ``frame_counter``
+    image          the frame, int32 waveform of width*height elements, row-major
+    sum            total counts of the frame
+    width, height  frame size (columns, rows)
+    frame_counter  frames acquired since the IOC started
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from caproto import ChannelType
+from caproto.server import PVGroup, pvproperty
+
+BACKGROUND = 1000.0      #: mean dark counts per pixel, independent of exposure
+GAIN = 200.0             #: counts per (s * mA) at the spot's peak
+SIGMA_X = 50.0           #: px, spot width along columns
+SIGMA_Y = 25.0           #: px, spot width along rows
+CENTRE_COLUMN = 320.0    #: column of the spot for x = 0
+CENTRE_ROW = 240.0       #: row of the spot for y = 0
+FALLOFF = 100.0          #: motor units: the spot dims as exp(-(x^2+y^2)/FALLOFF^2)
+SAMPLE_HALF_WIDTH = 5.0  #: |samx|, |samy| within this put the sample in the beam
+PIXEL_RESPONSE_SEED = 20240917
+DEFAULT_SHAPE = (480, 640)  #: (rows, columns)
+
+
+# --- physics: plain functions --------------------------------------------------------
+
+def check_exposure(value: float) -> float:
+    """Return *value* if it is a usable exposure (positive, finite seconds), else raise."""
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"exposure {value!r} must be a positive, finite number of seconds")
+    return value
+
+
+def spot_profile(shape: tuple[int, int], x: float, y: float) -> np.ndarray:
+    """G * exp(-(x^2+y^2)/100^2): the spot's shape (peak <= 1) for motor positions x, y."""
+    rows, columns = shape
+    gx = np.exp(-0.5 * ((np.arange(columns) - (CENTRE_COLUMN - x)) / SIGMA_X) ** 2)
+    gy = np.exp(-0.5 * ((np.arange(rows) - (CENTRE_ROW - y)) / SIGMA_Y) ** 2)
+    return np.outer(gy, gx) * math.exp(-(x * x + y * y) / FALLOFF ** 2)
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_response(shape: tuple[int, int]) -> np.ndarray:
+    rng = np.random.default_rng(PIXEL_RESPONSE_SEED)
+    rows, columns = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
+
+    def ripples(count, shortest, longest):
+        field = np.zeros(shape)
+        for _ in range(count):
+            k = 2 * np.pi / rng.uniform(shortest, longest)
+            angle, phase = rng.uniform(0.0, 2 * np.pi, size=2)
+            field += np.cos(k * (np.cos(angle) * columns + np.sin(angle) * rows) + phase)
+        field -= field.mean()
+        return field / max(np.abs(field).max(), 1e-12)   # -1 .. 1
+
+    # A gentle large-scale shading (wavelengths of several frame widths) and a fine
+    # texture (20..40 px), both smooth. Nothing in between: a gain gradient across
+    # the spot (sigma 25..50 px) would shift its centroid, which must stay at
+    # 320 - x, 240 - y within a pixel or two.
+    response = 1.0 + 0.06 * ripples(3, 3000.0, 6000.0) + 0.04 * ripples(8, 20.0, 40.0)
+    response.setflags(write=False)
+    return response
+
+
+def pixel_response(shape: tuple[int, int] = DEFAULT_SHAPE) -> np.ndarray:
+    """The detector's fixed pixel-response (gain) map: smooth, about 1 +/- 0.1, read-only.
+
+    Deterministic (seeded) and defined per absolute pixel, so every frame of the same
+    shape, every camera and every test sees the same map.
+    """
+    return _pixel_response(tuple(shape))
+
+
+@functools.lru_cache(maxsize=8)
+def _sample_transmission(shape: tuple[int, int]) -> np.ndarray:
+    rows, columns = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
+    t = np.full(shape, 0.9)
+    # a band of vertical stripes, 10 px wide, just above the beam centre
+    band = (rows >= CENTRE_ROW - 40) & (rows < CENTRE_ROW - 5)
+    stripes = (columns // 10) % 2 == 1
+    t[band & stripes] = 0.6
+    # a dense disc, radius 30 px, just below and left of the centre
+    disc = (columns - (CENTRE_COLUMN - 40)) ** 2 + (rows - (CENTRE_ROW + 20)) ** 2 <= 30 ** 2
+    t[disc] = 0.3
+    # a medium square, 40 px wide, right of the centre
+    square = (np.abs(columns - (CENTRE_COLUMN + 50)) <= 20) & (np.abs(rows - (CENTRE_ROW + 20)) <= 20)
+    t[square] = 0.5
+    t.setflags(write=False)
+    return t
+
+
+def sample_transmission(shape: tuple[int, int] = DEFAULT_SHAPE) -> np.ndarray:
+    """The sample's transmission map (read-only), for a sample in the beam.
+
+    0.9 everywhere except, around the beam centre (column 320, row 240): a band
+    of vertical stripes of 0.6 (rows 200..234, every other 10 px column block), a
+    disc of 0.3 (radius 30 px at column 280, row 260) and a square of 0.5 (40 px,
+    centred at column 370, row 260).
+    """
+    return _sample_transmission(tuple(shape))
+
+
+def sample_in_beam(samx: float, samy: float) -> bool:
+    """True when the sample stage puts the sample in the beam."""
+    return abs(samx) <= SAMPLE_HALF_WIDTH and abs(samy) <= SAMPLE_HALF_WIDTH
+
+
+def expected_signal(shape: tuple[int, int], x: float, y: float, exposure: float,
+                    current: float, shutter_open: bool = True,
+                    sample_in: bool = False) -> np.ndarray:
+    """Mean spot counts per pixel above the background (float64, rows x columns)."""
+    if not shutter_open:
+        return np.zeros(shape)
+    signal = GAIN * exposure * current * spot_profile(shape, x, y) * pixel_response(shape)
+    if sample_in:
+        signal *= sample_transmission(shape)
+    return signal
+
+
+def expected_frame(shape, x, y, exposure, current, shutter_open=True, sample_in=False):
+    """Mean counts per pixel, background included."""
+    return BACKGROUND + expected_signal(shape, x, y, exposure, current, shutter_open,
+                                        sample_in)
+
+
+def spot_frame(rng: np.random.Generator, shape: tuple[int, int], x: float, y: float,
+               exposure: float, current: float, shutter_open: bool = True,
+               sample_in: bool = False) -> np.ndarray:
+    """One frame of int32 counts: Poisson background plus Poisson spot signal."""
+    frame = rng.poisson(BACKGROUND, size=shape)
+    if shutter_open:
+        frame += rng.poisson(expected_signal(shape, x, y, exposure, current, True,
+                                             sample_in))
+    return frame.astype(np.int32)
+
+
+@dataclass(frozen=True)
+class BeamState:
+    """What a camera sees at the moment a frame is taken."""
+
+    x: float = 0.0
+    y: float = 0.0
+    current: float = 500.0
+    shutter_open: bool = True
+    sample_in: bool = False
+
+
+# --- the PV group -------------------------------------------------------------------
+
+class SpotCamera(PVGroup):
+    """One spot camera. Its beam comes from ``parent.beam_state(x_motor, y_motor)``.
+
+    Without a parent (a camera on its own) the beam is centred, 500 mA, shutter open.
+    Use :meth:`sized` for a frame size other than 640 x 480.
+    """
+
+    shape = DEFAULT_SHAPE
+
+    width = pvproperty(value=DEFAULT_SHAPE[1], name="width", read_only=True,
+                       doc="frame width (columns)")
+    height = pvproperty(value=DEFAULT_SHAPE[0], name="height", read_only=True,
+                        doc="frame height (rows)")
+    exp = pvproperty(value=1.0, name="exp", precision=3, units="s",
+                     doc="exposure time (s)")
+    acquire = pvproperty(value=0, name="acquire",
+                         doc="put 1 with completion to take one frame")
+    image = pvproperty(value=np.zeros(DEFAULT_SHAPE[0] * DEFAULT_SHAPE[1], np.int32),
+                       name="image", dtype=ChannelType.LONG, read_only=True,
+                       max_length=DEFAULT_SHAPE[0] * DEFAULT_SHAPE[1],
+                       doc="last frame, row-major int32")
+    sum = pvproperty(value=0.0, name="sum", read_only=True, precision=0,
+                     units="counts", doc="total counts of the last frame")
+    frame_counter = pvproperty(value=0, name="frame_counter", read_only=True,
+                               doc="frames acquired")
+
+    @classmethod
+    def sized(cls, width: int, height: int) -> type["SpotCamera"]:
+        """This camera class with frames of *height* rows x *width* columns."""
+        if (height, width) == cls.shape:
+            return cls
+        if width < 1 or height < 1:
+            raise ValueError(f"frame size {width} x {height} must be at least 1 x 1")
+        n = width * height
+        return type(f"{cls.__name__}{width}x{height}", (cls,), {
+            "shape": (height, width),
+            "width": pvproperty(value=width, name="width", read_only=True,
+                                doc="frame width (columns)"),
+            "height": pvproperty(value=height, name="height", read_only=True,
+                                 doc="frame height (rows)"),
+            "image": pvproperty(value=np.zeros(n, np.int32), name="image",
+                                dtype=ChannelType.LONG, read_only=True, max_length=n,
+                                doc="last frame, row-major int32"),
+        })
+
+    def __init__(self, *args, x_motor="spotx", y_motor="spoty", seed=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.x_motor, self.y_motor = x_motor, y_motor
+        self.rng = np.random.default_rng(seed)
+        self._busy = asyncio.Lock()
+
+    def beam_state(self) -> BeamState:
+        """The beam as this camera sees it now."""
+        if self.parent is None or not hasattr(self.parent, "beam_state"):
+            return BeamState()
+        return self.parent.beam_state(self.x_motor, self.y_motor)
+
+    @exp.putter
+    async def exp(self, instance, value):
+        return check_exposure(value)
+
+    @acquire.putter
+    async def acquire(self, instance, value):
+        """Expose, then compute the frame from the beam at that moment and publish it."""
+        if not value:
+            return 0
+        async with self._busy:                  # one acquisition at a time
+            await instance.write(1, verify_value=False)
+            exposure = self.exp.value
+            await asyncio.sleep(exposure)
+            state = self.beam_state()           # the beam now, after the exposure
+            frame = await asyncio.get_running_loop().run_in_executor(
+                None, spot_frame, self.rng, self.shape, state.x, state.y,
+                exposure, state.current, state.shutter_open, state.sample_in)
+            await self.image.write(frame.ravel())
+            await self.sum.write(float(frame.sum(dtype=np.int64)))
+            await self.frame_counter.write(self.frame_counter.value + 1)
+        return 0

@@ -45,15 +45,23 @@ def find_run(db, key):
     """The v2 run that *key* names in *db*: a uid (or its unique beginning), a
     scan_id, or a negative index counting back from the newest run."""
     catalog = as_catalog(db)
-    key = parse_run_key(key)
-    try:
-        return catalog[key]
-    except (KeyError, IndexError, ValueError) as err:
-        detail = f" ({err})" if str(err) not in ("", repr(key)) else ""
-        raise RunNotFoundError(
-            f"no run {key!r} in the catalog{detail}: give a run uid (or its first "
-            "characters), a scan_id, or a negative index such as -1 for the newest run"
-        ) from None
+    parsed = parse_run_key(key)
+    # digits may be a scan_id or the beginning of a uid: try the scan_id first
+    attempts = [parsed] if not isinstance(parsed, int) or isinstance(key, int) else [parsed, str(key).strip()]
+    if isinstance(parsed, int) and parsed < 0:
+        attempts = [parsed]
+    problems = []
+    for attempt in attempts:
+        try:
+            return catalog[attempt]
+        except (KeyError, IndexError, ValueError) as err:
+            problems.append(str(err).strip("'\""))
+    detail = "; ".join(p for p in dict.fromkeys(problems) if p and p != str(parsed))
+    raise RunNotFoundError(
+        f"no run {str(key)!r} in the catalog{f' ({detail})' if detail else ''}: give a run "
+        "uid (or its first characters), a scan_id, or a negative index such as -1 for the "
+        "newest run"
+    )
 
 
 def run_fields(run, stream: str = "primary") -> dict:

@@ -1,0 +1,123 @@
+"""``simbeamline export RUN``: export any run of the catalog to TIFF, EDF or HDF5.
+
+    simbeamline export -1 --out ~/export                      # newest run, TIFF
+    simbeamline export 42 --format hdf5 --out ~/export        # scan_id 42, NeXus file
+    simbeamline export 3fa2 --template '{start.sample}_{event.seq_num:04d}.tif' \\
+        --dark -2 --out ~/export                              # subtract run -2's mean frame
+
+RUN is a uid (or its first characters), a scan_id, or a negative index as in
+``db[-1]``. By default a dark is subtracted when the run records one
+(``dark_frame``); ``--dark RUN`` names another, ``--dark none`` turns it off.
+Nothing is overwritten unless ``--overwrite`` is given, and every file name is
+checked before the first file is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .darks import DarkFrameError
+from .export import DEFAULT_TEMPLATES, FORMATS, export_run, make_exporter
+from .export_paths import PathEscapeError, TemplateError
+from .frame_export import ExportError
+from .run_access import FrameReadError, RunNotFoundError, default_image_field, find_run
+
+#: Errors that are the user's to fix: reported in one line, exit status 2.
+USER_ERRORS = (RunNotFoundError, FrameReadError, DarkFrameError, TemplateError,
+               PathEscapeError, ExportError, FileExistsError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simbeamline export",
+        description="Export a run's frames from the catalog to TIFF, EDF or NeXus/HDF5.",
+    )
+    parser.add_argument("run", metavar="RUN",
+                        help="run uid (or its first characters), scan_id, or negative index (-1: newest)")
+    parser.add_argument("--format", choices=sorted(FORMATS), default="tiff",
+                        help="file format (default: tiff)")
+    parser.add_argument("--template",
+                        help="file name template of start/descriptor/event fields; default "
+                             + "; ".join(f"{k}: {v}" for k, v in DEFAULT_TEMPLATES.items()))
+    parser.add_argument("--field", help="image field to export (default: the stream's only image field)")
+    parser.add_argument("--stream", default="primary", help="event stream (default: primary)")
+    parser.add_argument("--dark", default="auto", metavar="RUN",
+                        help="dark run to subtract (uid, scan_id or negative index), 'none' for no "
+                             "subtraction; default: the run's own dark_frame if it records one")
+    parser.add_argument("--out", default="export", metavar="DIR",
+                        help="export directory; every file stays inside it (default: ./export)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    parser.add_argument("--catalog", help="catalog name (default: SIMBEAMLINE_CATALOG or 'simbeamline')")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def open_catalog(name: str | None):
+    """The project's persistent catalog by name (v2), as ``databroker.catalog[name]``."""
+    from .config import BeamlineConfig
+
+    name = name or BeamlineConfig.from_env().catalog_name
+    try:
+        from . import catalog as project_catalog   # the session's catalog module, when present
+    except ImportError:
+        project_catalog = None
+    opener = getattr(project_catalog, "open_catalog", None)
+    if opener is not None:
+        return opener(name)
+    import databroker
+
+    try:
+        return databroker.catalog[name]
+    except KeyError:
+        known = ", ".join(sorted(databroker.catalog)) or "(none)"
+        raise RunNotFoundError(
+            f"no catalog named {name!r}; catalogs found: {known}. Start a session once "
+            "(simbeamline ipython) to create it, or pass --catalog NAME"
+        ) from None
+
+
+def run_export(args, catalog) -> list:
+    """Export as *args* says from *catalog*; return the files written."""
+    run = find_run(catalog, args.run)
+    field = args.field
+    if field is None:
+        field = default_image_field(run, args.stream)
+    dark = args.dark
+    if dark.lower() == "none":
+        dark = None
+    elif dark.lower() != "auto":
+        try:
+            dark = find_run(catalog, dark).metadata["start"]["uid"]
+        except RunNotFoundError as err:
+            raise DarkFrameError(f"--dark {args.dark}: {err}") from None
+    exporter = make_exporter(args.format, field=field, directory=args.out,
+                             template=args.template, db=catalog, dark=dark,
+                             overwrite=args.overwrite, stream=args.stream)
+    return export_run(run, exporter, progress=not args.no_progress)
+
+
+def main(argv: list[str] | None = None, catalog=None) -> int:
+    """Entry point of ``simbeamline export``; returns the exit status.
+
+    *catalog* lets tests and scripts pass an open catalog instead of a name.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        if catalog is None:
+            catalog = open_catalog(args.catalog)
+        written = run_export(args, catalog)
+    except USER_ERRORS as err:
+        print(f"simbeamline export: error: {err}", file=sys.stderr)
+        return 2
+    if written:
+        where = os.path.commonpath([str(p) for p in written]) if len(written) > 1 else written[0]
+        print(f"exported {len(written)} file{'s' * (len(written) != 1)} to {where}")
+    else:
+        print(f"run {args.run}: nothing to export in stream {args.stream!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

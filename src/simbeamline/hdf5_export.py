@@ -1,0 +1,215 @@
+"""Export a run (or one stream of it) to one NeXus/HDF5 file with h5py.
+
+Layout (NeXus base classes, so silx view, h5web and NeXus readers plot it at once)::
+
+    /                       @default = "entry"
+    /entry                  NXentry; the start document as attributes
+                            (scalars as they are, others as JSON), @default = stream
+    /entry/<stream>         NXdata, one per exported stream
+        <field>             one dataset per data key, events along axis 0
+        time, seq_num       per-event time (s since epoch) and sequence number
+        @signal             the image field (or the first field)
+        @configuration      the stream's configuration readings, as JSON
+    /entry/@exit_status, @num_events, @stop_time   from the stop document
+
+Like the frame exporters it is a document callback: live (``RE(plan, exporter)``,
+datasets growing as events arrive) or on finished runs (``db.process``,
+:func:`simbeamline.export.export_run`). When the run names a dark
+(``dark_frame``), the dark is subtracted from *field* (in a wider dtype, no
+wrap-around) and ``@dark_frame`` on the dataset says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+from event_model import DocumentRouter, Filler
+
+from .darks import load_dark, subtract_dark
+from .export_paths import TemplateError, export_root, render_path, template_fields
+from .frame_export import ExportError, handler_registry, json_safe, plain_dict
+
+
+def _attr_value(value):
+    """An HDF5 attribute value: numbers and strings as they are, the rest as JSON."""
+    if isinstance(value, (str, bool, int, float, np.generic)):
+        return value
+    return json.dumps(json_safe(value))
+
+
+class NexusExporter(DocumentRouter):
+    """Write each run to one HDF5 file named by *template* (start fields only).
+
+    Parameters
+    ----------
+    template : str
+        File name, e.g. ``'{start.scan_id}.h5'``; relative to *directory*.
+    field : str, optional
+        The image field: the NXdata signal, and where a dark is subtracted.
+    streams : list of str, optional
+        Streams to export (default: all).
+    directory, overwrite, db, dark, root_map
+        As for :class:`simbeamline.frame_export.FrameExporter`.
+    """
+
+    suffix = ".h5"
+
+    def __init__(self, template: str, *, field: str | None = None, streams=None,
+                 directory=None, overwrite: bool = False, db=None, dark="auto",
+                 root_map: dict | None = None, compression: str | None = None):
+        super().__init__()
+        self.root, self.template = export_root(template, directory)
+        for name in template_fields(self.template):
+            if not name.startswith("start"):
+                raise TemplateError(
+                    f"template field '{{{name}}}': an HDF5 file holds a whole run, so its "
+                    "name can use start fields only (for example '{start.scan_id}.h5')"
+                )
+        self.field = field
+        self.streams = None if streams is None else set(streams)
+        self.overwrite = overwrite
+        self.db = db
+        self.dark_source = dark
+        self.root_map = root_map
+        self.compression = compression
+        self.dry_run = False
+        self.written: list[Path] = []
+        self._file = None
+        self._filler = None
+
+    def __call__(self, name, doc, validate=False):
+        return super().__call__(name, plain_dict(doc), validate)
+
+    def _wanted(self, stream):
+        return self.streams is None or stream in self.streams
+
+    def start(self, doc):
+        self._close()
+        self.written = []
+        self._start = doc
+        self._groups = {}       # descriptor uid -> (group, descriptor)
+        self._dark = None
+        path = render_path(self.template, self.root, doc)
+        if not self.overwrite and path.exists():
+            raise FileExistsError(
+                f"{str(path)!r} exists; nothing was replaced. Choose another directory or "
+                "template, or pass overwrite=True (--overwrite) to replace it"
+            )
+        dark_uid = doc.get("dark_frame") if self.dark_source == "auto" else self.dark_source
+        self._dark_uid = dark_uid if self.field else None
+        if self.dry_run:
+            self.written.append(path)
+            return
+        if self._dark_uid is not None:
+            self._dark = load_dark(self.db, self._dark_uid, self.field)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = h5py.File(path, "w" if self.overwrite else "w-")
+        self._path = path
+        self._file.attrs["default"] = "entry"
+        self._file.attrs["creator"] = "simbeamline"
+        entry = self._file.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        for key, value in doc.items():
+            entry.attrs[key] = _attr_value(value)
+        self._filler = Filler(handler_registry(), inplace=False, root_map=self.root_map)
+        self._filler("start", doc)
+
+    def descriptor(self, doc):
+        if self._file is None:
+            return
+        self._filler("descriptor", doc)
+        stream = doc.get("name", "primary")
+        if not self._wanted(stream):
+            return
+        keys = doc["data_keys"]
+        if self.field is not None and stream == "primary" and self.field not in keys:
+            raise ExportError(
+                f"field {self.field!r} is not in stream 'primary' of run "
+                f"{self._start['uid'][:8]}; its fields are: {', '.join(sorted(keys))}"
+            )
+        entry = self._file["entry"]
+        group = entry.get(stream) or entry.create_group(stream)
+        group.attrs["NX_class"] = "NXdata"
+        if "default" not in entry.attrs:
+            entry.attrs["default"] = stream
+        signal = self.field if self.field in keys else next(
+            (k for k, dk in keys.items() if len(dk.get("shape") or ()) >= 2), next(iter(keys), None))
+        if signal is not None:
+            group.attrs["signal"] = signal
+        group.attrs["configuration"] = json.dumps(json_safe(
+            {obj: cfg.get("data", {}) for obj, cfg in doc.get("configuration", {}).items()}))
+        self._groups[doc["uid"]] = (group, doc)
+
+    def resource(self, doc):
+        if self._filler is not None:
+            self._filler("resource", doc)
+
+    def datum(self, doc):
+        if self._filler is not None:
+            self._filler("datum", doc)
+
+    def datum_page(self, doc):
+        if self._filler is not None:
+            self._filler("datum_page", doc)
+
+    def event_page(self, doc):
+        return NotImplemented
+
+    def event(self, doc):
+        if doc["descriptor"] not in self._groups:
+            return
+        group, descriptor = self._groups[doc["descriptor"]]
+        _, filled = self._filler("event", doc)
+        row = dict(filled["data"])
+        if self._dark is not None and self.field in row:
+            row[self.field] = subtract_dark(np.asarray(row[self.field]), self._dark)
+        row["time"] = doc["time"]
+        row["seq_num"] = doc["seq_num"]
+        for key, value in row.items():
+            self._append(group, key, value, descriptor["data_keys"].get(key))
+
+    def _append(self, group, key, value, data_key):
+        value = np.asarray(value)
+        if value.dtype.kind == "U":
+            value = value.astype(h5py.string_dtype())
+        dataset = group.get(key)
+        if dataset is None:
+            chunks = (1, *value.shape) if value.ndim else True
+            dataset = group.create_dataset(
+                key, shape=(0, *value.shape), maxshape=(None, *value.shape),
+                dtype=value.dtype, chunks=chunks,
+                compression=self.compression if value.ndim >= 2 else None)
+            if data_key:
+                for attr in ("source", "units", "precision"):
+                    if data_key.get(attr) is not None:
+                        dataset.attrs[attr] = data_key[attr]
+            if key == self.field and self._dark_uid is not None:
+                dataset.attrs["dark_frame"] = self._dark_uid
+        if dataset.shape[1:] != value.shape:
+            raise ExportError(
+                f"field {key!r} changed shape from {dataset.shape[1:]} to {value.shape} "
+                "within one stream: it cannot be stacked into one dataset"
+            )
+        n = dataset.shape[0]
+        dataset.resize(n + 1, axis=0)
+        dataset[n] = value
+
+    def stop(self, doc):
+        if self._file is not None:
+            entry = self._file["entry"]
+            entry.attrs["exit_status"] = doc.get("exit_status", "")
+            entry.attrs["stop_time"] = doc.get("time", 0.0)
+            entry.attrs["num_events"] = json.dumps(json_safe(doc.get("num_events", {})))
+            self.written.append(self._path)
+        self._close()
+
+    def _close(self):
+        if self._filler is not None:
+            self._filler.close()
+            self._filler = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -33,6 +33,8 @@ from caproto import AlarmSeverity, AlarmStatus, SkipWrite
 from caproto.server import PVGroup, SubGroup, pvproperty
 from caproto.server.server import PvpropertyDouble
 
+from .validation import accept
+
 #: RBV update period during a move (s): about 20 Hz.
 TICK = 0.05
 
@@ -316,14 +318,14 @@ class MotorRecord(PVGroup):
         """VELO must be a positive, finite speed."""
         if not (math.isfinite(value) and value > 0):
             raise MotorRefused(f"velocity {value!r} must be a positive finite number")
-        return value
+        return await accept(instance, value)
 
     @motor.fields.seconds_to_velocity.putter
     async def motor(fields, instance, value):
         """ACCL must be a non-negative, finite time."""
         if not (math.isfinite(value) and value >= 0):
             raise MotorRefused(f"acceleration time {value!r} must be >= 0 and finite")
-        return value
+        return await accept(instance, value)
 
     @motor.fields.user_high_limit.putter
     async def motor(fields, instance, value):

@@ -24,6 +24,8 @@ import time
 import numpy as np
 from caproto.server import PVGroup, pvproperty
 
+from .validation import accept, positive_finite
+
 FILL_CURRENT = 500.0        #: mA after a top-up injection
 DEFAULT_LIFETIME = 36000.0  #: s (10 h)
 DEFAULT_TOPUP_PERIOD = 600.0  #: s
@@ -36,13 +38,6 @@ UPDATE_PERIOD = 0.5         #: s between published updates
 def decayed_current(fill_current: float, elapsed: float, lifetime: float) -> float:
     """Current *elapsed* seconds after a fill at *fill_current*, for a beam *lifetime*."""
     return fill_current * math.exp(-max(elapsed, 0.0) / lifetime)
-
-
-def check_positive_time(value: float, what: str) -> float:
-    """Return *value* if it is a positive, finite number of seconds, else raise ValueError."""
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{what} {value!r} must be a positive, finite number of seconds")
-    return value
 
 
 @dataclasses.dataclass
@@ -93,8 +88,8 @@ class RingCurrent(PVGroup):
 
     @topup_period.putter
     async def topup_period(self, instance, value):
-        return check_positive_time(value, "top-up period")
+        return await accept(instance, positive_finite(value, "top-up period"))
 
     @lifetime.putter
     async def lifetime(self, instance, value):
-        return check_positive_time(value, "lifetime")
+        return await accept(instance, positive_finite(value, "lifetime"))

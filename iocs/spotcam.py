@@ -36,6 +36,8 @@ import numpy as np
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
+from .validation import accept, positive_finite
+
 BACKGROUND = 1000.0      #: mean dark counts per pixel, independent of exposure
 GAIN = 200.0             #: counts per (s * mA) at the spot's peak
 SIGMA_X = 50.0           #: px, spot width along columns
@@ -49,13 +51,6 @@ DEFAULT_SHAPE = (480, 640)  #: (rows, columns)
 
 
 # --- physics: plain functions --------------------------------------------------------
-
-def check_exposure(value: float) -> float:
-    """Return *value* if it is a usable exposure (positive, finite seconds), else raise."""
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"exposure {value!r} must be a positive, finite number of seconds")
-    return value
-
 
 def spot_profile(shape: tuple[int, int], x: float, y: float) -> np.ndarray:
     """G * exp(-(x^2+y^2)/100^2): the spot's shape (peak <= 1) for motor positions x, y."""
@@ -232,7 +227,7 @@ class SpotCamera(PVGroup):
 
     @exp.putter
     async def exp(self, instance, value):
-        return check_exposure(value)
+        return await accept(instance, positive_finite(value, "exposure"))
 
     @acquire.putter
     async def acquire(self, instance, value):

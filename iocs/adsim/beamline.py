@@ -1,0 +1,86 @@
+"""The beamline the detector sits on: shutter and sample stage, read over CA.
+
+Monitors ``{prefix}shutter_RBV`` (enum Closed/Open) and the sample stage readbacks
+``{prefix}m:samx.RBV``, ``{prefix}m:samy.RBV`` with caproto's asyncio client in
+the IOC's own event loop. Nothing here ever waits for the beamline IOC: until it
+answers (or when it is absent) the shutter counts as open and the stage as at 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+BEAMLINE_PREFIX_ENV = "SIMBEAMLINE_PREFIX"
+
+
+def shutter_is_open(value) -> bool:
+    """Interpret a shutter readback (enum index, or its string)."""
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if isinstance(value, str):
+        return value.strip().lower() == "open"
+    return int(value) == 1
+
+
+class BeamlineLink:
+    """Latest shutter state and stage position (defaults until the beamline answers)."""
+
+    def __init__(self, prefix: str | None = None):
+        self.prefix = prefix if prefix is not None else os.environ.get(BEAMLINE_PREFIX_ENV, "sim:")
+        self.shutter_open = True
+        self.samx = 0.0
+        self.samy = 0.0
+        self.connected: set[str] = set()
+        self._context = None
+        self._subscriptions = []
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {"shutter": f"{self.prefix}shutter_RBV",
+                "samx": f"{self.prefix}m:samx.RBV",
+                "samy": f"{self.prefix}m:samy.RBV"}
+
+    async def start(self) -> None:
+        """Start monitoring in the background; returns at once, never raises."""
+        try:
+            from caproto.asyncio.client import Context
+
+            self._context = Context()
+            names = self.names
+            pvs = await self._context.get_pvs(*names.values(),
+                                              connection_state_callback=self._on_connection)
+            for key, pv in zip(names, pvs):
+                sub = pv.subscribe(data_type="native")
+                sub.add_callback(self._callback(key))
+                self._subscriptions.append(sub)
+        except Exception as exc:  # the detector works without a beamline
+            log.warning("beamline link unavailable (%s); shutter open, stage at 0", exc)
+
+    def _on_connection(self, pv, state):
+        if state == "connected":
+            self.connected.add(pv.name)
+        else:
+            self.connected.discard(pv.name)
+            # a beamline IOC that went away: fall back to the defaults
+            for key, name in self.names.items():
+                if name == pv.name:
+                    self._set(key, None)
+
+    def _callback(self, key):
+        def update(sub, response):
+            try:
+                self._set(key, response.data[0])
+            except Exception as exc:
+                log.debug("ignoring %s update: %s", key, exc)
+        return update
+
+    def _set(self, key, value):
+        if key == "shutter":
+            self.shutter_open = True if value is None else shutter_is_open(value)
+        elif key == "samx":
+            self.samx = 0.0 if value is None else float(value)
+        elif key == "samy":
+            self.samy = 0.0 if value is None else float(value)

@@ -1,0 +1,144 @@
+"""Simulated frames as the simDetector driver computes them (plain numpy, no I/O).
+
+All image maths is vectorised: a 1024 x 1024 frame costs a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+#: NDDataType_t order (the DataType enum strings).
+DATA_TYPES = ("Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32",
+              "Int64", "UInt64", "Float32", "Float64")
+NUMPY_TYPES = {name: np.dtype(name.lower()) for name in DATA_TYPES}
+SIM_MODES = ("LinearRamp", "Peaks", "Sine", "Offset&Noise")
+#: Height of a Peaks-mode peak at Gain = GainX = GainY = 1 (counts).
+PEAK_HEIGHT = 100.0
+#: Amplitude of the Sine mode at Gain = 1 (counts).
+SINE_AMPLITUDE = 100.0
+
+
+@dataclasses.dataclass
+class SimParams:
+    """The driver parameters a frame depends on."""
+
+    sim_mode: str = "Peaks"
+    data_type: str = "UInt8"
+    max_size_x: int = 1024
+    max_size_y: int = 1024
+    min_x: int = 0
+    min_y: int = 0
+    size_x: int = 1024
+    size_y: int = 1024
+    bin_x: int = 1
+    bin_y: int = 1
+    reverse_x: bool = False
+    reverse_y: bool = False
+    gain: float = 1.0
+    gain_x: float = 1.0
+    gain_y: float = 1.0
+    offset: float = 0.0
+    noise: float = 0.0
+    peak_start_x: int = 512
+    peak_start_y: int = 512
+    peak_width_x: int = 60
+    peak_width_y: int = 30
+    peak_num_x: int = 1
+    peak_num_y: int = 1
+    peak_step_x: int = 100
+    peak_step_y: int = 100
+    peak_variation: float = 0.0
+    #: Beamline coupling: a closed shutter gives a dark frame; the peaks follow
+    #: the sample stage by (stage_dx, stage_dy) pixels.
+    shutter_open: bool = True
+    stage_dx: float = 0.0
+    stage_dy: float = 0.0
+
+
+def clamp_region(minimum: int, size: int, binning: int, max_size: int) -> tuple[int, int, int]:
+    """(min, size, bin) clamped into the sensor as ADDriver does: min within
+    0..max-1, size within 1..max-min, bin within 1..size."""
+    minimum = min(max(int(minimum), 0), max_size - 1)
+    size = min(max(int(size), 1), max_size - minimum)
+    binning = min(max(int(binning), 1), size)
+    return minimum, size, binning
+
+
+def frame_shape(p: SimParams) -> tuple[int, int]:
+    """(rows, columns) of the frames *p* produces."""
+    _, sx, bx = clamp_region(p.min_x, p.size_x, p.bin_x, p.max_size_x)
+    _, sy, by = clamp_region(p.min_y, p.size_y, p.bin_y, p.max_size_y)
+    return sy // by, sx // bx
+
+
+def _axes(p: SimParams) -> tuple[np.ndarray, np.ndarray]:
+    mx, sx, bx = clamp_region(p.min_x, p.size_x, p.bin_x, p.max_size_x)
+    my, sy, by = clamp_region(p.min_y, p.size_y, p.bin_y, p.max_size_y)
+    x = mx + bx * np.arange(sx // bx, dtype=np.float64) + (bx - 1) / 2
+    y = my + by * np.arange(sy // by, dtype=np.float64) + (by - 1) / 2
+    return x, y
+
+
+def _peaks(p: SimParams, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    image = np.zeros((y.size, x.size))
+    wx, wy = max(p.peak_width_x, 1), max(p.peak_width_y, 1)
+    height = PEAK_HEIGHT * p.gain * p.gain_x * p.gain_y
+    for i in range(max(p.peak_num_x, 0)):
+        cx = p.peak_start_x + i * p.peak_step_x + p.stage_dx
+        gx = np.exp(-0.5 * ((x - cx) / wx) ** 2)
+        for j in range(max(p.peak_num_y, 0)):
+            cy = p.peak_start_y + j * p.peak_step_y + p.stage_dy
+            gy = np.exp(-0.5 * ((y - cy) / wy) ** 2)
+            amplitude = height * (1 + p.peak_variation / 100 * rng.standard_normal())
+            image += amplitude * np.outer(gy, gx)
+    return image
+
+
+def _signal(p: SimParams, n: int, x: np.ndarray, y: np.ndarray,
+            rng: np.random.Generator) -> np.ndarray | None:
+    """The noiseless signal of frame number *n* (None in Offset&Noise mode)."""
+    if p.sim_mode == "LinearRamp":
+        return p.gain_x * x[np.newaxis, :] + p.gain_y * y[:, np.newaxis] + p.gain * n
+    if p.sim_mode == "Peaks":
+        return _peaks(p, x, y, rng)
+    if p.sim_mode == "Sine":
+        phase = 0.1 * n
+        sx = np.sin(2 * math.pi * x / max(x.size / 4, 1) + phase)
+        sy = np.sin(2 * math.pi * y / max(y.size / 4, 1) + phase)
+        return SINE_AMPLITUDE * p.gain * (0.5 + 0.25 * p.gain_x * sx[np.newaxis, :]
+                                          + 0.25 * p.gain_y * sy[:, np.newaxis])
+    return None
+
+
+def convert(image: np.ndarray, data_type: str) -> np.ndarray:
+    """Cast to the DataType as C does: integers truncate and wrap modulo 2**bits."""
+    dtype = NUMPY_TYPES[data_type]
+    if dtype.kind == "f":
+        return image.astype(dtype)
+    wide = np.trunc(image)
+    # float -> int64 is well defined for the values a simulator produces; the
+    # second cast wraps like a C integer conversion.
+    return wide.astype(np.int64).astype(dtype) if dtype != np.uint64 else \
+        wide.astype(np.int64).view(np.uint64).astype(dtype)
+
+
+def compute_frame(p: SimParams, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Frame number *n* (0, 1, ... since the IOC started) as a (rows, columns) array."""
+    x, y = _axes(p)
+    signal = _signal(p, n, x, y, rng) if p.shutter_open else None
+    if p.sim_mode == "LinearRamp" and signal is not None:
+        image = signal  # the ramp carries no offset or noise, as in the driver
+    else:
+        image = np.full((y.size, x.size), float(p.offset))
+        if p.noise:
+            image += p.noise * rng.random((y.size, x.size))
+        if signal is not None:
+            image += signal
+    if p.reverse_x:
+        image = image[:, ::-1]
+    if p.reverse_y:
+        image = image[::-1, :]
+    return np.ascontiguousarray(convert(image, p.data_type))

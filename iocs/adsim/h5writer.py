@@ -1,0 +1,200 @@
+"""HDF5 files in the layout NDFileHDF5 writes by default (no XML layout file).
+
+/entry                               NXentry
+/entry/instrument                    NXinstrument
+/entry/instrument/detector           NXdetector
+/entry/instrument/detector/data      the frames, @signal=1
+/entry/instrument/detector/NDAttributes  NXcollection (ColorMode)
+/entry/instrument/NDAttributes       NXcollection: NDArrayUniqueId, NDArrayTimeStamp,
+                                     NDArrayEpicsTSSec, NDArrayEpicsTSnSec
+/entry/instrument/performance        timestamps of each write (StorePerform = Yes)
+/entry/data                          NXdata
+/entry/data/data                     hard link to /entry/instrument/detector/data
+
+Single mode stores one 2-D (rows, columns) frame per file; Capture and Stream
+store a 3-D (frames, rows, columns) dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+COMPRESSIONS = ("None", "N-bit", "szip", "zlib", "Blosc", "BSLZ4", "LZ4", "JPEG")
+BLOSC_COMPRESSORS = ("BloscLZ", "LZ4", "LZ4HC", "SNAPPY", "ZLIB", "ZSTD")
+BLOSC_SHUFFLES = ("None", "Byte", "Bit")
+
+_ATTRIBUTES = (
+    ("NDArrayUniqueId", np.int32, "The unique ID of the NDArray"),
+    ("NDArrayTimeStamp", np.float64, "The timestamp of the NDArray as float64"),
+    ("NDArrayEpicsTSSec", np.uint32, "The NDArray EPICS timestamp seconds past epoch"),
+    ("NDArrayEpicsTSnSec", np.uint32, "The NDArray EPICS timestamp nanoseconds"),
+)
+#: Seconds between the POSIX and the EPICS epochs.
+EPICS_EPOCH = 631152000
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteOptions:
+    compression: str = "None"
+    zlevel: int = 6
+    blosc_compressor: str = "BloscLZ"
+    blosc_level: int = 5
+    blosc_shuffle: str = "None"
+    store_perform: bool = False
+    store_attr: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameInfo:
+    """What the NDArray carries besides its pixels."""
+
+    unique_id: int
+    timestamp: float  # POSIX seconds
+
+    @property
+    def epics_ts(self) -> tuple[int, int]:
+        sec = int(self.timestamp)
+        return sec - EPICS_EPOCH, int(round((self.timestamp - sec) * 1e9)) % 1_000_000_000
+
+
+def filter_options(opts: WriteOptions) -> dict:
+    """h5py ``create_dataset`` keywords for the plugin's Compression settings."""
+    c = opts.compression
+    if c == "None":
+        return {}
+    if c == "zlib":
+        return {"compression": "gzip", "compression_opts": min(max(int(opts.zlevel), 0), 9)}
+    if c == "Blosc":
+        cname = {"BloscLZ": "blosclz", "LZ4": "lz4", "LZ4HC": "lz4hc", "SNAPPY": "snappy",
+                 "ZLIB": "zlib", "ZSTD": "zstd"}[opts.blosc_compressor]
+        shuffle = {"None": hdf5plugin.Blosc.NOSHUFFLE, "Byte": hdf5plugin.Blosc.SHUFFLE,
+                   "Bit": hdf5plugin.Blosc.BITSHUFFLE}[opts.blosc_shuffle]
+        return dict(hdf5plugin.Blosc(cname=cname, clevel=min(max(int(opts.blosc_level), 0), 9),
+                                     shuffle=shuffle))
+    if c == "LZ4":
+        return dict(hdf5plugin.LZ4())
+    if c == "BSLZ4":
+        return dict(hdf5plugin.Bitshuffle(cname="lz4"))
+    raise ValueError(f"Compression {c} is not supported by this simulator "
+                     "(use None, zlib, Blosc, BSLZ4 or LZ4)")
+
+
+class NeXusWriter:
+    """One open NDFileHDF5 file; frames are appended with :meth:`add`."""
+
+    def __init__(self, path: str, shape: tuple[int, int], dtype, opts: WriteOptions,
+                 *, multi: bool, expected: int = 0):
+        self.path = path
+        self.multi = multi
+        self.count = 0
+        self.opts = opts
+        self._t0 = time.time()
+        self._perf = []
+        kwargs = filter_options(opts)   # raises before the file exists
+        self.file = h5py.File(path, "w", libver="latest" if multi else "earliest")
+        try:
+            entry = self._group(self.file, "entry", "NXentry")
+            instrument = self._group(entry, "instrument", "NXinstrument")
+            detector = self._group(instrument, "detector", "NXdetector")
+            if multi:
+                rows = max(expected, 1)
+                self.data = detector.create_dataset(
+                    "data", shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+                    chunks=(1, *shape), **kwargs)
+                ndims = 3
+                del rows
+            else:
+                if kwargs:
+                    kwargs.setdefault("chunks", shape)
+                self.data = detector.create_dataset("data", shape=shape, dtype=dtype, **kwargs)
+                ndims = 2
+            self.data.attrs["signal"] = np.int32(1)
+            self.data.attrs["NDArrayNumDims"] = np.int32(2)
+            self.data.attrs["NDArrayDimOffset"] = np.zeros(2, np.int32)
+            self.data.attrs["NDArrayDimBinning"] = np.ones(2, np.int32)
+            self.data.attrs["NDArrayDimReverse"] = np.zeros(2, np.int32)
+            del ndims
+            det_attrs = self._group(detector, "NDAttributes", "NXcollection")
+            det_attrs.create_dataset("ColorMode", data=np.int32(0))
+            self.attrs = {}
+            if opts.store_attr:
+                nd = self._group(instrument, "NDAttributes", "NXcollection")
+                nd.attrs["hostname"] = os.uname().nodename
+                for name, dt, description in _ATTRIBUTES:
+                    ds = nd.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt,
+                                           chunks=(16,))
+                    ds.attrs["NDAttrDescription"] = description
+                    ds.attrs["NDAttrName"] = name
+                    ds.attrs["NDAttrSource"] = "Driver"
+                    ds.attrs["NDAttrSourceType"] = "NDAttrSourceDriver"
+                    self.attrs[name] = ds
+            self.instrument = instrument
+            data_group = self._group(entry, "data", "NXdata")
+            data_group["data"] = self.data   # hard link
+        except BaseException:
+            self.abort()
+            raise
+
+    @staticmethod
+    def _group(parent, name, nx_class):
+        group = parent.create_group(name)
+        group.attrs["NX_class"] = nx_class
+        return group
+
+    def add(self, frame: np.ndarray, info: FrameInfo) -> None:
+        """Store one frame (a Single-mode file takes exactly one)."""
+        t = time.time()
+        if self.multi:
+            self.data.resize(self.count + 1, axis=0)
+            self.data[self.count] = frame
+        else:
+            if self.count:
+                raise RuntimeError("a Single-mode file holds one frame")
+            self.data[...] = frame
+        sec, nsec = info.epics_ts
+        for name, value in (("NDArrayUniqueId", info.unique_id), ("NDArrayTimeStamp", info.timestamp),
+                            ("NDArrayEpicsTSSec", sec), ("NDArrayEpicsTSnSec", nsec)):
+            ds = self.attrs.get(name)
+            if ds is not None:
+                ds.resize(self.count + 1, axis=0)
+                ds[self.count] = value
+        self.count += 1
+        if self.opts.store_perform:
+            now = time.time()
+            self._perf.append((now - self._t0, now - t, self.count, frame.nbytes, now))
+
+    def close(self) -> None:
+        if self.opts.store_perform and self.file:
+            perf = self._group(self.instrument, "performance", "NXcollection")
+            perf.create_dataset("timestamp", data=np.array(self._perf, dtype=np.float64).reshape(-1, 5))
+        self.file.close()
+
+    def abort(self) -> None:
+        """Close and remove a file whose writing failed (no partial file is left)."""
+        try:
+            self.file.close()
+        finally:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+
+def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
+                 opts: WriteOptions, *, multi: bool) -> None:
+    """Write a whole file at once (Single mode, or a Capture buffer)."""
+    writer = NeXusWriter(path, frames[0].shape, frames[0].dtype, opts, multi=multi,
+                         expected=len(frames))
+    try:
+        for frame, info in zip(frames, infos):
+            writer.add(frame, info)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise

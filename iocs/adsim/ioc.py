@@ -1,0 +1,95 @@
+"""The PV database of the ADSimDetector IOC and the dispatch of client puts.
+
+Every PV of :mod:`.table` becomes a caproto channel. A put on a record runs the
+behaviour registered for it (if any: the driver and the plugins register theirs),
+then updates its ``_RBV`` twin, so every put shows on its readback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from caproto import SkipWrite
+
+from .beamline import BeamlineLink
+from .channels import make_channel
+from .driver import Driver
+from .paths import PathMap
+from .plugins import PluginChain
+from .table import load_table
+
+log = logging.getLogger(__name__)
+
+
+class ADSimIOC:
+    """The IOC: ``pvdb`` for caproto's server, plus driver and plugin chain."""
+
+    def __init__(self, prefix: str, macros=None, *, path_map: PathMap | None = None,
+                 image_ftvl: str = "UCHAR", beamline: BeamlineLink | None = None,
+                 stage_scale: float = 100.0, **_):
+        self.prefix = prefix
+        self.image_ftvl = image_ftvl
+        self.channels = {}
+        for spec in load_table():
+            channel = make_channel(spec, image_ftvl=image_ftvl)
+            channel.suffix = spec.suffix
+            if not spec.is_readback:
+                channel.on_put = self._on_put
+            self.channels[spec.suffix] = channel
+        self.pvdb = {prefix + suffix: ch for suffix, ch in self.channels.items()}
+        self.handlers = {}
+        self.path_map = path_map or PathMap()
+        self.beamline = beamline or BeamlineLink()
+        #: file writing and frame maths run here, off the event loop
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adsim")
+        self.plugins = PluginChain(self)
+        self.driver = Driver(self, stage_scale=stage_scale)
+        self.plugins.on_write_error = self.driver.abort
+
+    # -- state ---------------------------------------------------------------
+    def get(self, suffix: str):
+        """Current value of a record (enums as their string)."""
+        return self.channels[suffix].value
+
+    def has(self, suffix: str) -> bool:
+        return suffix in self.channels
+
+    async def post(self, suffix: str, value) -> None:
+        """Update a record from the IOC side (no put behaviour runs)."""
+        await self.channels[suffix].write(value, verify_value=False)
+
+    async def post_many(self, values: dict) -> None:
+        for suffix, value in values.items():
+            if suffix in self.channels:
+                await self.post(suffix, value)
+
+    def register(self, suffix: str, handler) -> None:
+        """``await handler(value)`` on each client put of *suffix*; it returns the
+        value to store (possibly clamped), or SkipWrite, or raises to refuse."""
+        self.handlers[suffix] = handler
+
+    # -- puts ----------------------------------------------------------------
+    async def _on_put(self, channel, value):
+        suffix = channel.suffix
+        handler = self.handlers.get(suffix)
+        if handler is not None:
+            value = await handler(value)
+            if value is SkipWrite:
+                return SkipWrite
+        readback = suffix + "_RBV"
+        if readback in self.channels:
+            await self.post(readback, value)
+        return value
+
+    async def startup(self) -> None:
+        """Run inside the server's event loop once it serves."""
+        self.driver.loop = asyncio.get_running_loop()
+        for host_dir in self.path_map.host_roots():
+            try:
+                os.makedirs(host_dir, exist_ok=True)
+            except OSError as exc:
+                log.warning("cannot create mapped directory %s: %s", host_dir, exc)
+        await self.beamline.start()

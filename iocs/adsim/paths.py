@@ -1,0 +1,94 @@
+"""Where files go: the path map (IOC directory -> host directory), CreateDirectory
+semantics, and the C-style FileTemplate."""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePosixPath
+
+PATH_MAP_ENV = "SIMBEAMLINE_AD_PATH_MAP"
+
+
+class PathMap:
+    """Directories the IOC names (as the Docker IOC saw them) and where they live here.
+
+    ``PathMap.parse("/tmp=/tmp/docker_ioc/iocad/tmp")`` makes the IOC's ``/tmp/a/b``
+    the host's ``/tmp/docker_ioc/iocad/tmp/a/b``. The longest matching IOC
+    directory wins; paths outside every mapped directory are used as they are.
+    """
+
+    def __init__(self, pairs: list[tuple[str, str]] | None = None):
+        self.pairs = sorted(((os.path.normpath(i), os.path.normpath(h)) for i, h in pairs or []),
+                            key=lambda pair: len(pair[0]), reverse=True)
+
+    @classmethod
+    def parse(cls, *specs: str) -> "PathMap":
+        """From "IOCDIR=HOSTDIR" items, each possibly a comma-separated list."""
+        pairs = []
+        for spec in specs:
+            for item in filter(None, (s.strip() for s in (spec or "").split(","))):
+                ioc_dir, sep, host_dir = item.partition("=")
+                if not sep or not ioc_dir.startswith("/") or not host_dir.startswith("/"):
+                    raise ValueError(f"path map {item!r} is not IOCDIR=HOSTDIR with absolute paths")
+                pairs.append((ioc_dir, host_dir))
+        return cls(pairs)
+
+    def to_host(self, ioc_path: str) -> str:
+        """The host path of *ioc_path* (which the IOC reports to clients)."""
+        norm = os.path.normpath(ioc_path) if ioc_path else ioc_path
+        for ioc_dir, host_dir in self.pairs:
+            if norm == ioc_dir or norm.startswith(ioc_dir.rstrip("/") + "/"):
+                rest = norm[len(ioc_dir):].lstrip("/")
+                mapped = os.path.join(host_dir, rest) if rest else host_dir
+                return mapped + ("/" if ioc_path.endswith("/") and not mapped.endswith("/") else "")
+        return ioc_path
+
+    def host_roots(self) -> list[str]:
+        return [host for _, host in self.pairs]
+
+    def __repr__(self):
+        return f"PathMap({self.pairs!r})"
+
+
+def normalize_file_path(path: str) -> str:
+    """FilePath as NDPluginFile stores it: a trailing '/' appended when missing."""
+    path = path.strip()
+    return path if not path or path.endswith("/") else path + "/"
+
+
+def create_file_path(ioc_path: str, depth: int, path_map: PathMap) -> None:
+    """Create the directories of *ioc_path* as asynNDArrayDriver::createFilePath does.
+
+    *depth* is CreateDirectory: 0 creates nothing; a negative value allows the
+    last ``abs(depth)`` directories of the path to be created; a positive value
+    requires the first *depth* directories (counting the root's child as 1) to
+    exist and allows everything below them to be created. Depths count the path
+    as the IOC names it; the directories are made on the host through the map.
+    Raises OSError when the path cannot be made under these rules.
+    """
+    parts = [p for p in PurePosixPath(ioc_path).parts if p != "/"]
+    if depth == 0 or not parts:
+        raise FileNotFoundError(f"directory {ioc_path} does not exist (CreateDirectory=0)")
+    if depth < 0:
+        must_exist = max(len(parts) + depth, 0)
+    else:
+        must_exist = min(depth, len(parts))
+    for i in range(1, len(parts) + 1):
+        ioc_dir = "/" + "/".join(parts[:i])
+        host_dir = path_map.to_host(ioc_dir)
+        if os.path.isdir(host_dir):
+            continue
+        if i <= must_exist:
+            raise FileNotFoundError(
+                f"cannot create {ioc_path}: {ioc_dir} does not exist and "
+                f"CreateDirectory={depth} allows creating only the last "
+                f"{len(parts) - must_exist} level(s)")
+        os.mkdir(host_dir)
+
+
+def format_file_name(template: str, path: str, name: str, number: int) -> str:
+    """FileTemplate as the C plugin applies it: ``template % (path, name, number)``."""
+    try:
+        return template % (path, name, number)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"FileTemplate {template!r} does not take (path, name, number): {exc}") from None

@@ -1,0 +1,209 @@
+"""The NDArray plugin chain: routing by port name, per-plugin counters, queues.
+
+A frame published on a port (the driver's "SIM1", or a plugin's own port when its
+ArrayCallbacks is Enable) reaches every plugin whose NDArrayPort names that port
+and whose EnableCallbacks is Enable. BlockingCallbacks=Yes processes it in the
+publisher's context; otherwise it is queued (QueueSize deep; a full queue drops
+it and counts DroppedArrays) and processed in order by the plugin's own task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+import numpy as np
+
+from .channels import IMAGE_FTVL
+from .frames import DATA_TYPES
+from .h5writer import EPICS_EPOCH
+from .stats import frame_centroid, frame_statistics
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class NDArray:
+    data: np.ndarray
+    unique_id: int
+    timestamp: float
+
+    @property
+    def data_type(self) -> str:
+        return DATA_TYPES[[np.dtype(t.lower()) for t in DATA_TYPES].index(self.data.dtype)]
+
+
+class Plugin:
+    """Base plugin: counters and readbacks common to every NDPlugin."""
+
+    def __init__(self, chain: "PluginChain", name: str):
+        self.chain = chain
+        self.ioc = chain.ioc
+        self.name = name
+        self.port = self.ioc.get(f"{name}:PortName_RBV")
+        self.pending = 0
+        self.queue: asyncio.Queue | None = None
+        self.worker = None
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.counter = 0
+        self.dropped = 0
+        for field in ("ArrayCounter", "DroppedArrays"):
+            self.ioc.register(f"{name}:{field}", self._set_counter(field))
+        self.ioc.register(f"{name}:QueueSize", self._set_queue_size)
+
+    def pv(self, field: str) -> str:
+        return f"{self.name}:{field}"
+
+    def get(self, field: str):
+        return self.ioc.get(self.pv(field))
+
+    async def post(self, values: dict) -> None:
+        await self.ioc.post_many({self.pv(k): v for k, v in values.items()})
+
+    def _set_counter(self, field):
+        async def handler(value):
+            setattr(self, "counter" if field == "ArrayCounter" else "dropped", int(value))
+            return value
+        return handler
+
+    async def _set_queue_size(self, value):
+        value = max(int(value), 1)
+        await self.post({"QueueFree": value - self.pending})
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.get("EnableCallbacks") == "Enable"
+
+    async def receive(self, array: NDArray) -> None:
+        if not self.enabled:
+            return
+        if self.get("BlockingCallbacks") == "Yes":
+            self.pending += 1
+            self.idle.clear()
+            try:
+                await self._process(array)
+            finally:
+                self._done_one()
+            return
+        size = max(int(self.get("QueueSize")), 1)
+        if self.pending >= size:
+            self.dropped += 1
+            await self.post({"DroppedArrays": self.dropped, "DroppedArrays_RBV": self.dropped})
+            return
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+            self.worker = asyncio.get_running_loop().create_task(self._work())
+        self.pending += 1
+        self.idle.clear()
+        await self.post({"QueueFree": size - self.pending})
+        self.queue.put_nowait(array)
+
+    def _done_one(self):
+        self.pending -= 1
+        if self.pending == 0:
+            self.idle.set()
+
+    async def _work(self):
+        while True:
+            array = await self.queue.get()
+            try:
+                await self._process(array)
+            except Exception:
+                log.exception("%s failed to process array %d", self.name, array.unique_id)
+            finally:
+                self._done_one()
+                try:
+                    await self.post({"QueueFree": max(int(self.get("QueueSize")), 1) - self.pending})
+                except Exception:
+                    pass
+
+    async def _process(self, array: NDArray) -> None:
+        self.counter += 1
+        ny, nx = array.data.shape
+        sec = int(array.timestamp)
+        await self.post({
+            "ArrayCounter_RBV": self.counter,
+            "ArraySize0_RBV": nx, "ArraySize1_RBV": ny, "ArraySize2_RBV": 0,
+            "ArraySizeX_RBV": nx, "ArraySizeY_RBV": ny, "ArraySizeZ_RBV": 0,
+            "ArraySize_RBV": array.data.nbytes,
+            "NDimensions_RBV": 2, "Dimensions_RBV": [nx, ny] + [0] * 8,
+            "DataType_RBV": array.data_type, "ColorMode_RBV": "Mono",
+            "UniqueId_RBV": array.unique_id, "TimeStamp_RBV": array.timestamp - EPICS_EPOCH,
+            "EpicsTSSec_RBV": sec - EPICS_EPOCH,
+            "EpicsTSNsec_RBV": int((array.timestamp - sec) * 1e9),
+        })
+        await self.handle(array)
+        if self.get("ArrayCallbacks") == "Enable":
+            await self.chain.publish(self.port, array)
+
+    async def handle(self, array: NDArray) -> None:
+        """What the plugin does with a frame (subclasses)."""
+
+    async def drain(self) -> None:
+        await self.idle.wait()
+
+
+class ImagePlugin(Plugin):
+    """NDStdArrays: image1:ArrayData carries each frame (flattened, FTVL type)."""
+
+    def __init__(self, chain, name, image_ftvl="UCHAR"):
+        super().__init__(chain, name)
+        self.dtype = IMAGE_FTVL[image_ftvl][1]
+
+    async def handle(self, array):
+        flat = array.data.reshape(-1)
+        if flat.dtype != self.dtype:
+            flat = flat.astype(self.dtype)   # C conversion to FTVL, wrapping integers
+        await self.ioc.post(self.pv("ArrayData"), flat)
+
+
+class StatsPlugin(Plugin):
+    """NDStats: the basic statistics and centroid of each frame."""
+
+    async def handle(self, array):
+        loop = asyncio.get_running_loop()
+        values = {}
+        if self.get("ComputeStatistics") == "Yes":
+            bgd = int(self.get("BgdWidth"))
+            values.update(await loop.run_in_executor(
+                None, lambda: frame_statistics(array.data, bgd_width=bgd)))
+        if self.get("ComputeCentroid") == "Yes":
+            threshold = float(self.get("CentroidThreshold"))
+            values.update(await loop.run_in_executor(
+                None, lambda: frame_centroid(array.data, threshold=threshold)))
+        await self.post({f"{key}_RBV": value for key, value in values.items()})
+
+
+class PluginChain:
+    """All plugins of the IOC and the routing between their ports."""
+
+    def __init__(self, ioc):
+        from .hdf_plugin import HDF5Plugin
+
+        self.ioc = ioc
+        self.on_write_error = None
+        self.plugins = [
+            HDF5Plugin(self, "HDF1"),
+            ImagePlugin(self, "image1", image_ftvl=ioc.image_ftvl),
+            StatsPlugin(self, "Stats1"),
+        ]
+
+    def __getitem__(self, name):
+        return next(p for p in self.plugins if p.name == name)
+
+    async def publish(self, port: str, array: NDArray, _depth: int = 0) -> None:
+        """Deliver *array* from *port* to the plugins attached to it."""
+        if _depth > len(self.plugins):
+            return  # a loop of plugins feeding each other
+        for plugin in self.plugins:
+            if plugin.get("NDArrayPort") == port and plugin.port != port:
+                await plugin.receive(array)
+
+    async def drain(self) -> None:
+        """Wait until every queued frame has been processed by every plugin."""
+        while any(p.pending for p in self.plugins):
+            for plugin in self.plugins:
+                await plugin.drain()

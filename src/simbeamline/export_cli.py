@@ -18,6 +18,7 @@ import argparse
 import os
 import sys
 
+from .catalog_path import CatalogDirError
 from .darks import DarkFrameError
 from .export import DEFAULT_TEMPLATES, FORMATS, export_run, make_exporter
 from .export_paths import PathEscapeError, TemplateError
@@ -26,7 +27,7 @@ from .run_access import FrameReadError, RunNotFoundError, default_image_field, f
 
 #: Errors that are the user's to fix: reported in one line, exit status 2.
 USER_ERRORS = (RunNotFoundError, FrameReadError, DarkFrameError, TemplateError,
-               PathEscapeError, ExportError, FileExistsError)
+               PathEscapeError, ExportError, FileExistsError, CatalogDirError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,18 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_catalog(name: str | None):
-    """The project's persistent catalog by name (v2), as ``databroker.catalog[name]``."""
+def open_catalog(name: str | None = None):
+    """The beamline's persistent catalog (v2) from SIMBEAMLINE_* configuration, or
+    the intake catalog called *name* (``databroker.catalog[name]``)."""
+    from .catalog import open_catalog as open_beamline_catalog
     from .config import BeamlineConfig
 
-    name = name or BeamlineConfig.from_env().catalog_name
-    try:
-        from . import catalog as project_catalog   # the session's catalog module, when present
-    except ImportError:
-        project_catalog = None
-    opener = getattr(project_catalog, "open_catalog", None)
-    if opener is not None:
-        return opener(name)
+    config = BeamlineConfig.from_env()
+    if name is None or name == config.catalog_name:
+        return open_beamline_catalog(config)
     import databroker
 
     try:
@@ -73,8 +71,8 @@ def open_catalog(name: str | None):
     except KeyError:
         known = ", ".join(sorted(databroker.catalog)) or "(none)"
         raise RunNotFoundError(
-            f"no catalog named {name!r}; catalogs found: {known}. Start a session once "
-            "(simbeamline ipython) to create it, or pass --catalog NAME"
+            f"no catalog named {name!r}; catalogs found: {known}. Leave out --catalog to "
+            f"use the beamline's own ({config.catalog_name!r})"
         ) from None
 
 

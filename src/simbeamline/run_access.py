@@ -123,16 +123,23 @@ def iter_frames(run, field: str, stream: str = "primary"):
                     yield event, np.asarray(event["data"][field])
             elif name == "event" and doc["descriptor"] in descriptor_uids:
                 yield doc, np.asarray(doc["data"][field])
-    except (OSError, ValueError, KeyError) as err:
+    except Exception as err:
+        if not isinstance(err, (OSError, ValueError, KeyError)) and type(err).__name__ not in (
+                "DataNotAccessible", "UnresolvableForeignKeyError", "EventModelError"):
+            raise
         raise FrameReadError(
-            f"cannot read field {field!r} of run {uid[:8]}: {type(err).__name__}: {err}"
+            f"cannot read field {field!r} of run {uid[:8]}: {_describe(err)}"
         ) from err
-    except Exception as err:  # handler errors come wrapped by databroker/event_model
-        if type(err).__name__ in ("DataNotAccessible", "UnresolvableForeignKeyError", "EventModelError"):
-            raise FrameReadError(
-                f"cannot read field {field!r} of run {uid[:8]}: {type(err).__name__}: {err}"
-            ) from err
-        raise
+
+
+def _describe(err: BaseException) -> str:
+    """The most useful line about *err*: the file that could not be read, if any."""
+    seen = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.filename:
+            return f"file {seen.filename} cannot be read ({seen.strerror or seen})"
+        seen = seen.__cause__ or seen.__context__
+    return f"{type(err).__name__}: {err}"
 
 
 def mean_frame(run, field: str, stream: str = "primary") -> tuple[np.ndarray, int, float]:

@@ -54,8 +54,10 @@ class BeamlineLink:
                                               connection_state_callback=self._on_connection)
             for key, pv in zip(names, pvs):
                 sub = pv.subscribe(data_type="native")
-                sub.add_callback(self._callback(key))
-                self._subscriptions.append(sub)
+                callback = self._callback(key)
+                # caproto holds callbacks weakly: keep them (and the subscriptions) alive
+                self._subscriptions.append((sub, callback))
+                sub.add_callback(callback)
         except Exception as exc:  # the detector works without a beamline
             log.warning("beamline link unavailable (%s); shutter open, stage at 0", exc)
 

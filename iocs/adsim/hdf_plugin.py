@@ -74,10 +74,11 @@ class HDF5Plugin(Plugin):
                 raise FileNotFoundError(f"directory {self.get('FilePath')} does not exist")
             host_name = self.ioc.path_map.to_host(ioc_name)
             await self.post({"WriteFile_RBV": "Writing"})
+            frames = [a.data for a in arrays]
+            infos = [FrameInfo(a.unique_id, a.timestamp) for a in arrays]
+            options = self.options()
             await self._in_executor(
-                write_frames, host_name, [a.data for a in arrays],
-                [FrameInfo(a.unique_id, a.timestamp) for a in arrays], self.options(),
-                multi)
+                lambda: write_frames(host_name, frames, infos, options, multi=multi))
         except Exception as exc:
             await self.post({"WriteFile_RBV": "Done"})
             await self._failed(exc)

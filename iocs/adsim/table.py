@@ -85,4 +85,12 @@ def load_table(text: str | None = None) -> list[PVSpec]:
             continue
         suffix, record, detail, initial = (line.split("\t") + [""] * 4)[:4]
         specs.append(parse_row(suffix, record, detail, initial))
-    return specs
+    return with_readback_initials(specs)
+
+
+def with_readback_initials(specs: list[PVSpec]) -> list[PVSpec]:
+    """A readback with no initial value of its own shows its setpoint's, as an
+    asyn readback does once the output record has processed at boot."""
+    initial = {s.suffix: s.initial for s in specs}
+    return [dataclasses.replace(s, initial=initial.get(s.suffix[:-4], ""))
+            if s.is_readback and not s.initial else s for s in specs]

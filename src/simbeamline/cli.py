@@ -25,7 +25,7 @@ from .config import BeamlineConfig, check_prefix
 DELEGATED = {
     "demo": ("simbeamline.demo", "main", "run a short demo session; write PNGs and print run uids"),
     "ipython": ("simbeamline.session", "ipython_main", "open IPython with the beamline profile"),
-    "export": ("simbeamline.export", "main", "export a run as TIFF, HDF5 or EDF files"),
+    "export": ("simbeamline.export_cli", "main", "export a run as TIFF, HDF5 or EDF files"),
 }
 
 

@@ -1,0 +1,34 @@
+"""docker-compose.yml, checked statically (no Docker engine runs here): it must
+describe the same beamline as the launcher: the same IOC modules, prefixes and
+loopback addresses."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import yaml
+
+from simbeamline import launcher
+from simbeamline.config import BeamlineConfig
+
+COMPOSE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
+
+
+def test_compose_services_match_the_launcher():
+    compose = yaml.safe_load(COMPOSE.read_text())
+    services = compose["services"]
+    defaults = BeamlineConfig()
+    assert set(services) == {ioc.name for ioc in launcher.iocs(defaults)}
+    for ioc in launcher.iocs(defaults):
+        service = services[ioc.name]
+        module = re.search(r"python -m ([\w.]+)", service["command"]).group(1)
+        assert importlib.util.find_spec(module) is not None, f"{module} is not importable"
+        env = service["environment"]
+        assert env["EPICS_CAS_INTF_ADDR_LIST"] == ioc.host
+        assert env["SIMBEAMLINE_PREFIX"] == defaults.prefix
+        assert service["network_mode"] == "host"
+    adsim_env = services["adsim"]["environment"]
+    assert adsim_env["SIMBEAMLINE_AD_PREFIX"] == defaults.ad_prefix
+    assert adsim_env["EPICS_CA_ADDR_LIST"].split() == [defaults.beamline_host, defaults.adsim_host]

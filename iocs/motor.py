@@ -162,7 +162,7 @@ class MotorRecord(PVGroup):
         self.dial_position = float(position)   #: the physical position (dial)
         self._settings = dict(limits=limits, velocity=velocity, accel_time=accel_time,
                               egu=egu, description=description, precision=precision)
-        self._move_id = 0                      # bumps on every new move or stop
+        self._move_id = 0                      # bumps on every new move
         self._stop_requested = False
 
     # .. helpers ..........................................................
@@ -235,11 +235,11 @@ class MotorRecord(PVGroup):
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         duration = move_duration(target - start, velocity, accel_time)
-        while True:
+        while self._move_id == my_move:        # else a newer move took over
             t = loop.time() - t0
             self.dial_position = position_at(start, target, velocity, accel_time, t)
             await self._publish_position()
-            if t >= duration or self._stop_requested or self._move_id != my_move:
+            if t >= duration or self._stop_requested:
                 break
             await asyncio.sleep(min(TICK, max(duration - t, 0.0)))
         superseded = self._move_id != my_move

@@ -220,7 +220,7 @@ def test_stop_halts_a_move_short(beamline, spotx):
     wait_until(spotx.user_readback, lambda value: value < -40.0)
     spotx.stop()
     wait_until(spotx.motor_done_move, lambda value: value == 1)
-    status.wait(TIMEOUT) if not status.done else None
+    assert status.done
     stopped = spotx.user_readback.get(use_monitor=False)
     assert -190.0 < stopped < -40.0
     pv = f"{beamline.prefix}m:spotx"

@@ -10,15 +10,18 @@ Physics (plain functions below, testable without the network), for a frame of
   peak 1, centred at column ``320 - x``, row ``240 - y`` (x, y the two motors'
   positions), times ``exp(-(x^2 + y^2) / 100^2)`` so the spot dims off-centre;
 - for flat-field work: the spot signal (never the background) is multiplied by a
-  fixed, seeded pixel-response map (:func:`pixel_response`, smooth, 1 +/- 0.1), and,
+  fixed, seeded pixel-response map (:func:`pixel_response`, smooth, about
+  1 +/- 0.08, with no gradient steep enough to move the spot's centroid), and,
   when the sample stage is in the beam (``|samx| <= 5`` and ``|samy| <= 5``), by the
-  sample's transmission map (:func:`sample_transmission`: stripes and a disc,
-  0.3 .. 0.9). samx parks at 50, so by default the sample is out.
+  sample's transmission map (:func:`sample_transmission`: stripes, a disc and a
+  square, 0.3 .. 0.9). samx parks at 50, so by default the sample is out. Both
+  cameras sit behind the same sample stage.
 
 PVs of one camera (prefix ``sim:spot:`` or ``sim:dot:``):
     exp            exposure time (s), default 1; must be positive and finite
     acquire        put 1 with completion: returns after the exposure, once the new
-                   frame is in ``image``, ``sum`` and ``frame_counter``
+                   frame is in ``image``, ``sum`` and ``frame_counter``; reads 1
+                   while acquiring, 0 otherwise; acquisitions are serialised
     image          the frame, int32 waveform of width*height elements, row-major
     sum            total counts of the frame
     width, height  frame size (columns, rows)
@@ -48,6 +51,7 @@ FALLOFF = 100.0          #: motor units: the spot dims as exp(-(x^2+y^2)/FALLOFF
 SAMPLE_HALF_WIDTH = 5.0  #: |samx|, |samy| within this put the sample in the beam
 PIXEL_RESPONSE_SEED = 20240917
 DEFAULT_SHAPE = (480, 640)  #: (rows, columns)
+FRAME_BACKLOG = 10       #: frames queued per image subscriber before old ones drop
 
 
 # --- physics: plain functions --------------------------------------------------------
@@ -188,6 +192,7 @@ class SpotCamera(PVGroup):
     image = pvproperty(value=np.zeros(DEFAULT_SHAPE[0] * DEFAULT_SHAPE[1], np.int32),
                        name="image", dtype=ChannelType.LONG, read_only=True,
                        max_length=DEFAULT_SHAPE[0] * DEFAULT_SHAPE[1],
+                       max_subscription_backlog=FRAME_BACKLOG,
                        doc="last frame, row-major int32")
     sum = pvproperty(value=0.0, name="sum", read_only=True, precision=0,
                      units="counts", doc="total counts of the last frame")
@@ -210,6 +215,7 @@ class SpotCamera(PVGroup):
                                  doc="frame height (rows)"),
             "image": pvproperty(value=np.zeros(n, np.int32), name="image",
                                 dtype=ChannelType.LONG, read_only=True, max_length=n,
+                                max_subscription_backlog=FRAME_BACKLOG,
                                 doc="last frame, row-major int32"),
         })
 

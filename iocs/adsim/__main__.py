@@ -24,14 +24,14 @@ def add_arguments(parser) -> None:
                             f"(repeatable; default from ${PATH_MAP_ENV})")
     group.add_argument("--image-ftvl", choices=sorted(IMAGE_FTVL), default="UCHAR",
                        help="element type of image1:ArrayData (default UCHAR, 8-bit)")
-    group.add_argument("--stage-scale", type=float, default=100.0,
-                       help="pixels the Peaks move per unit of the sample stage (default 100)")
+    group.add_argument("--stage-scale", type=float, default=4.0,
+                       help="pixels the Peaks move per unit of the sample stage (default 4)")
     group.add_argument("--beamline-prefix", default=os.environ.get(BEAMLINE_PREFIX_ENV, "sim:"),
                        help="prefix of the beamline IOC (shutter, sample stage)")
 
 
 def build_ioc(prefix: str, macros=None, *, path_map=(), image_ftvl="UCHAR",
-              stage_scale=100.0, beamline_prefix="sim:") -> ADSimIOC:
+              stage_scale=4.0, beamline_prefix="sim:") -> ADSimIOC:
     """The IOC from the command line's values (``serve`` passes the flags by name)."""
     specs = list(path_map) or [os.environ.get(PATH_MAP_ENV, "")]
     try:

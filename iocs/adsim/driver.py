@@ -36,7 +36,7 @@ PARAM_RECORDS = {
 
 
 class Driver:
-    def __init__(self, ioc, *, stage_scale: float = 100.0):
+    def __init__(self, ioc, *, stage_scale: float = 4.0):
         self.ioc = ioc
         self.stage_scale = stage_scale   # pixels per stage unit (the peak follows samx/samy)
         self.task: asyncio.Task | None = None

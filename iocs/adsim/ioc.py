@@ -29,7 +29,7 @@ class ADSimIOC:
 
     def __init__(self, prefix: str, macros=None, *, path_map: PathMap | None = None,
                  image_ftvl: str = "UCHAR", beamline: BeamlineLink | None = None,
-                 stage_scale: float = 100.0, **_):
+                 stage_scale: float = 4.0, **_):
         self.prefix = prefix
         self.image_ftvl = image_ftvl
         self.channels = {}

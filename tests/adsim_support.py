@@ -1,0 +1,159 @@
+"""Helpers for the ADSimDetector IOC tests: Channel Access puts/gets with pyepics,
+a wait-for-condition, acquisition set-ups, and an extra IOC process of our own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import epics
+
+TIMEOUT = 30.0
+
+
+class AD:
+    """The PVs of one ADSimDetector IOC (by prefix)."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def name(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+    def get(self, suffix: str, as_string: bool = False, **kw):
+        value = self.pv(suffix).get(as_string=as_string, timeout=TIMEOUT, use_monitor=False, **kw)
+        assert value is not None, f"no answer from {self.name(suffix)}"
+        return value
+
+    def pv(self, suffix: str) -> epics.PV:
+        pv = epics.get_pv(self.name(suffix))
+        assert pv.wait_for_connection(TIMEOUT), f"no answer from {self.name(suffix)}"
+        return pv
+
+    def put(self, suffix: str, value, wait: bool = True, timeout: float = TIMEOUT):
+        pv = self.pv(suffix)
+        if isinstance(value, str) and pv.type.endswith("enum"):
+            # pyepics sends a string to an enum only once it knows the states
+            value = list(pv.get_ctrlvars()["enum_strs"]).index(value)
+        status = pv.put(value, wait=wait, timeout=timeout)
+        assert status in (1, None), f"put {self.name(suffix)}={value!r} failed ({status})"
+
+    def put_refused(self, suffix: str, value) -> bool:
+        """True if the IOC refuses the put (caproto's client reports the put's error)."""
+        from caproto import ErrorResponseReceived
+        from caproto.sync.client import write
+
+        try:
+            write(self.name(suffix), value, notify=True, timeout=TIMEOUT)
+        except ErrorResponseReceived:
+            return True
+        return False
+
+    def string(self, suffix: str) -> str:
+        return self.get(suffix, as_string=True)
+
+    def wait_for(self, suffix: str, predicate, timeout: float = TIMEOUT, as_string=True):
+        return wait_for(lambda: predicate(self.get(suffix, as_string=as_string)), timeout,
+                        f"{self.name(suffix)}")
+
+    # -- set-ups ---------------------------------------------------------------
+    def camera(self, *, exposure=0.01, period=0.015, mode="Single", num_images=1,
+               wait_for_plugins="Yes", sim_mode="Peaks", data_type="UInt8", size=(1024, 1024)):
+        for suffix, value in (("cam1:Acquire", 0), ("cam1:ImageMode", mode),
+                              ("cam1:NumImages", num_images), ("cam1:AcquireTime", exposure),
+                              ("cam1:AcquirePeriod", period), ("cam1:ArrayCallbacks", "Enable"),
+                              ("cam1:WaitForPlugins", wait_for_plugins),
+                              ("cam1:SimMode", sim_mode), ("cam1:DataType", data_type),
+                              ("cam1:MinX", 0), ("cam1:MinY", 0), ("cam1:BinX", 1), ("cam1:BinY", 1),
+                              ("cam1:SizeX", size[0]), ("cam1:SizeY", size[1])):
+            self.put(suffix, value)
+
+    def hdf(self, ioc_dir: str, *, mode="Single", name="frame", template="%s%s_%6.6d.h5",
+            compression="None", number=0, auto_save="Yes", num_capture=1, lazy_open="Yes",
+            create_directory=-5, blocking="No"):
+        for suffix, value in (("HDF1:EnableCallbacks", "Enable"), ("HDF1:NDArrayPort", "SIM1"),
+                              ("HDF1:BlockingCallbacks", blocking),
+                              ("HDF1:Capture", 0), ("HDF1:FileWriteMode", mode),
+                              ("HDF1:CreateDirectory", create_directory),
+                              ("HDF1:FilePath", ioc_dir), ("HDF1:FileName", name),
+                              ("HDF1:FileTemplate", template), ("HDF1:FileNumber", number),
+                              ("HDF1:AutoIncrement", "Yes"), ("HDF1:AutoSave", auto_save),
+                              ("HDF1:Compression", compression), ("HDF1:NumCapture", num_capture),
+                              ("HDF1:LazyOpen", lazy_open), ("HDF1:StorePerform", "No")):
+            self.put(suffix, value)
+
+    def plugin(self, name: str, enable=True):
+        self.put(f"{name}:NDArrayPort", "SIM1")
+        self.put(f"{name}:EnableCallbacks", "Enable" if enable else "Disable")
+        self.put(f"{name}:BlockingCallbacks", "No")
+
+    def acquire(self, timeout: float = TIMEOUT):
+        """Acquire with put-completion: returns once Acquire_RBV is Done again."""
+        self.put("cam1:Acquire", 1, wait=True, timeout=timeout)
+
+
+def wait_for(condition, timeout: float = TIMEOUT, what: str = "condition"):
+    """Poll *condition* until it is true; fail after *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def host_dir(config, ioc_dir: str) -> Path:
+    """Where the test beamline's IOC writes what it calls *ioc_dir*."""
+    mapped_ioc, mapped_host = config.ad_path_map.split(",")[0].split("=")
+    assert ioc_dir.startswith(mapped_ioc)
+    return Path(mapped_host + ioc_dir[len(mapped_ioc):])
+
+
+class ExtraIOC:
+    """An ADSimDetector IOC process of a test's own (port 5082 unless told), for
+    options the shared beamline does not use (a different path map)."""
+
+    def __init__(self, prefix: str, args: list[str], *, port: int | None = None,
+                 host: str = "127.0.0.1", log_path: Path | None = None):
+        self.prefix = prefix
+        self.port = port or int(os.environ.get("SIMBEAMLINE_EXTRA_CA_PORT", "5082"))
+        self.host = host
+        self.args = args
+        self.log_path = log_path
+        self.proc = None
+
+    def __enter__(self):
+        env = dict(os.environ)
+        env.update({"EPICS_CA_SERVER_PORT": str(self.port), "EPICS_CAS_SERVER_PORT": str(self.port),
+                    "EPICS_CAS_INTF_ADDR_LIST": self.host, "SIMBEAMLINE_AD_PREFIX": self.prefix,
+                    "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
+                    "EPICS_CAS_BEACON_ADDR_LIST": "127.255.255.255"})
+        log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen([sys.executable, "-m", "simbeamline_iocs.adsim", *self.args],
+                                     env=env, stdout=log, stderr=subprocess.STDOUT)
+        address = f"{self.host}:{self.port}"
+        current = os.environ.get("EPICS_CA_ADDR_LIST", "")
+        if address not in current.split():
+            # pyepics reads the address list when its context starts: the tests
+            # that use an extra IOC set SIMBEAMLINE_EXTRA_CA_PORT's address up front.
+            pass
+        ad = AD(self.prefix)
+        wait_for(lambda: self.proc.poll() is not None or
+                 epics.caget(ad.name("cam1:Acquire_RBV"), timeout=1.0) is not None,
+                 60, f"{self.prefix} IOC to answer")
+        assert self.proc.poll() is None, "extra IOC exited"
+        return ad
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)

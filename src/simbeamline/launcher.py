@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -193,13 +194,24 @@ def ensure_running(config: BeamlineConfig | None = None, timeout: float = 30.0) 
 
 
 def stop(config: BeamlineConfig | None = None, timeout: float = 30.0) -> bool:
-    """Stop every IOC and supervisord; return False if it was not running."""
+    """Stop every IOC and supervisord; return False if it was not running.
+
+    Asks supervisord to shut down over its socket; if the socket does not answer
+    but the pid file names a live supervisord, sends it SIGTERM instead, so a
+    half-started or unresponsive beamline is never left behind.
+    """
     config = config or BeamlineConfig.from_env()
-    if not supervisord_running(config):
-        return False
     pidfile = config.run_dir / "supervisord.pid"
-    pid = int(pidfile.read_text()) if pidfile.exists() else None
-    _rpc(config).supervisor.shutdown()
+    try:
+        pid = int(pidfile.read_text())
+    except (OSError, ValueError):
+        pid = None
+    if supervisord_running(config):
+        _rpc(config).supervisor.shutdown()
+    elif pid is not None and _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+    else:
+        return False
     deadline = time.monotonic() + timeout
     while pid is not None and _alive(pid):
         if time.monotonic() > deadline:

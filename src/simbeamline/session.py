@@ -1,0 +1,165 @@
+"""The interactive beamline session: what the tutorials expect to find in IPython.
+
+:func:`session_namespace` builds (once per process and configuration) ``RE``,
+``bec``, ``db``, ``cat``, the devices, ``bp``, ``bps``, ``mv``, ``count``, ``np``,
+``plt`` and friends. The IPython profile's startup file and both
+``beamline_configuration.py`` files are the one line::
+
+    from simbeamline.session import session_namespace; globals().update(session_namespace())
+
+:func:`ipython_main` (``simbeamline ipython``) starts the IOCs if they are down and
+opens IPython with that profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from . import ca_env
+from .beamline import BeamlineNotRunning, build_beamline, how_to_start
+from .catalog_path import CatalogDirError
+from .config import BeamlineConfig
+
+#: The repository's IPython profile (copied into the run directory at start-up).
+PROFILE_SOURCE = Path(__file__).resolve().parents[2] / "profiles" / "profile_simbeamline"
+PROFILE_NAME = "simbeamline"
+
+_sessions: dict[BeamlineConfig, dict] = {}
+
+
+def run_engine(db, *, progress: bool = True, table_and_plots: bool = True):
+    """A RunEngine that stores every document in *db*, continues *db*'s scan_id,
+    shows a LiveTable/LivePlot/grid picture (BestEffortCallback) and a progress bar
+    on moves. Returns ``(RE, bec)``."""
+    from bluesky import RunEngine
+    from bluesky.callbacks.best_effort import BestEffortCallback
+    from bluesky.utils import ProgressBarManager
+
+    from .catalog import last_scan_id
+
+    RE = RunEngine({})
+    RE.md["scan_id"] = last_scan_id(db)  # scan_id keeps counting across sessions
+    RE.subscribe(db.insert)
+    bec = BestEffortCallback()
+    if not table_and_plots:
+        bec.disable_table()
+        bec.disable_plots()
+    RE.subscribe(bec)
+    if progress:
+        RE.waiting_hook = ProgressBarManager()
+    return RE, bec
+
+
+def _tools() -> dict:
+    """The plans, plan stubs and libraries the tutorials use by their short names."""
+    import bluesky.plan_stubs as bps
+    import bluesky.plans as bp
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from bluesky.plan_stubs import mv, mvr
+    from bluesky.plans import count, grid_scan, rel_scan, scan, spiral_fermat
+
+    return dict(bp=bp, bps=bps, mv=mv, mvr=mvr, count=count, scan=scan, rel_scan=rel_scan,
+                grid_scan=grid_scan, spiral_fermat=spiral_fermat, np=np, plt=plt)
+
+
+def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = None,
+                  table_and_plots: bool = True) -> dict:
+    """Build a fresh session namespace; raises BeamlineNotRunning or CatalogDirError."""
+    from .catalog import open_db
+
+    config = ca_env.apply_client_env(config)
+    db = open_db(config)  # first: an unwritable catalog directory is reported before any CA work
+    beamline = build_beamline(config, adsim=adsim)
+    RE, bec = run_engine(db, table_and_plots=table_and_plots)
+    return dict(_tools(), RE=RE, bec=bec, db=db, cat=db.v2, beamline=beamline,
+                config=config, **beamline.namespace())
+
+
+def session_namespace(config: BeamlineConfig | None = None) -> dict:
+    """The session of this process (built on first use), for ``globals().update(...)``.
+
+    When the IOCs are down or the catalog directory is unwritable, prints ONE message
+    saying what to do and returns only the libraries and plans (no traceback: this
+    runs from IPython start-up files and ``%run``).
+    """
+    config = config or BeamlineConfig.from_env()
+    if config in _sessions:
+        return _sessions[config]
+    try:
+        namespace = build_session(config)
+    except BeamlineNotRunning as err:
+        print(f"simbeamline: {err}.\nThen reload the session: "
+              "%run scripts/beamline_configuration.py (or restart IPython).", file=sys.stderr)
+        return _tools()
+    except CatalogDirError as err:
+        print(f"simbeamline: {err}.", file=sys.stderr)
+        return _tools()
+    _matplotlib_interactive()
+    _sessions[config] = namespace
+    return namespace
+
+
+def _matplotlib_interactive() -> None:
+    """Turn on interactive plotting when IPython runs with a GUI-capable backend."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        import matplotlib.pyplot as plt
+
+        plt.ion()
+
+
+def _profile_dir(config: BeamlineConfig) -> Path:
+    """The profile in ``<run_dir>/ipython`` (IPython writes history there, not in the repo)."""
+    ipython_dir = config.run_dir / "ipython"
+    target = ipython_dir / f"profile_{PROFILE_NAME}"
+    startup = target / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    for old in startup.glob("*.py"):
+        old.unlink()
+    for source in sorted((PROFILE_SOURCE / "startup").glob("*.py")):
+        shutil.copy2(source, startup / source.name)
+    return ipython_dir
+
+
+def ipython_main(argv: list[str]) -> int:
+    """``simbeamline ipython [--no-start] [IPython options]``: the beamline in IPython."""
+    from . import launcher
+
+    parser = argparse.ArgumentParser(
+        prog="simbeamline ipython",
+        description="Open IPython with the beamline session (RE, db, spot, dot, ...), "
+                    "starting the IOCs first if they are down.")
+    parser.add_argument("--no-start", action="store_true",
+                        help="do not start the IOCs (the session says how if they are down)")
+    args, ipython_args = parser.parse_known_args(argv)
+    config = BeamlineConfig.from_env()
+    if not args.no_start:
+        try:
+            launcher.ensure_running(config)
+        except launcher.LauncherError as err:
+            print(f"simbeamline: the IOCs did not start: {err}", file=sys.stderr)
+            return 1
+    ca_env.apply_client_env(config)
+    try:
+        ipython_dir = _profile_dir(config)
+    except OSError as err:
+        print(f"simbeamline: cannot write the IPython profile under {config.run_dir}: {err}; "
+              "set SIMBEAMLINE_RUN_DIR to a writable folder", file=sys.stderr)
+        return 1
+    from IPython import start_ipython
+
+    start_ipython(argv=[f"--ipython-dir={ipython_dir}", f"--profile={PROFILE_NAME}",
+                        *ipython_args])
+    return 0
+
+
+__all__ = ["build_session", "session_namespace", "ipython_main", "run_engine",
+           "BeamlineNotRunning", "how_to_start"]

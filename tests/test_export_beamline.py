@@ -17,12 +17,11 @@ import tifffile
 from ophyd import EpicsSignal
 
 from simbeamline.beamline import build_beamline
-from simbeamline.catalog import open_db
+from simbeamline.catalog import last_scan_id, open_db
 from simbeamline.export import TiffExporter, export_run
 from simbeamline.export_cli import main
 from simbeamline.plans import flatfield_series, scan_with_dark
 from simbeamline.processing import FlatFieldCorrector, FrameSet, correct_run
-from simbeamline.session import run_engine
 from simbeamline_iocs import spotcam
 
 EXPOSURE = 0.2
@@ -40,7 +39,11 @@ def db(beamline):
 
 @pytest.fixture(scope="module")
 def RE(db):
-    RE, _ = run_engine(db, progress=False, table_and_plots=False)
+    from bluesky import RunEngine
+
+    RE = RunEngine({})
+    RE.md["scan_id"] = last_scan_id(db)      # as the session does: scan_id keeps counting
+    RE.subscribe(db.insert)
     return RE
 
 

@@ -67,14 +67,14 @@ def _tools() -> dict:
 
 
 def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = None,
-                  table_and_plots: bool = True) -> dict:
+                  table_and_plots: bool = True, move_progress: bool = True) -> dict:
     """Build a fresh session namespace; raises BeamlineNotRunning or CatalogDirError."""
     from .catalog import open_db
 
     config = ca_env.apply_client_env(config)
     db = open_db(config)  # first: an unwritable catalog directory is reported before any CA work
     beamline = build_beamline(config, adsim=adsim)
-    RE, bec = run_engine(db, table_and_plots=table_and_plots)
+    RE, bec = run_engine(db, progress=move_progress, table_and_plots=table_and_plots)
     return dict(_tools(), RE=RE, bec=bec, db=db, cat=db.v2, beamline=beamline,
                 config=config, **beamline.namespace())
 

@@ -8,7 +8,7 @@ the benchmarks all call it.
 from __future__ import annotations
 
 import dataclasses
-import warnings
+import sys
 
 from . import ca_env
 from .catalog_path import check_writable
@@ -113,5 +113,6 @@ def build_beamline(config: BeamlineConfig | None = None, *, adsim: bool | None =
         except Exception as err:
             if adsim:
                 raise
-            warnings.warn(f"adsimdet left out: {err}")
+            print(f"simbeamline: adsimdet left out ({config.ad_prefix} answers, but "
+                  f"building it failed: {err})", file=sys.stderr)
     return Beamline(config=config, adsimdet=adsimdet, **parts)

@@ -124,10 +124,19 @@ class FieldData(Iterator):
         self._cursor = self._fresh()  # generators start work only on first next()
         self._started = False
 
-    def _fresh(self):
+    def _fresh(self, skip: int = 0):
+        """A new pass over the values from the *skip*-th on (earlier events are not filled)."""
         header, field, stream_name, fill = self._args
-        return (event["data"][field] for event in
-                header.events(stream_name=stream_name, fields=[field], fill=fill))
+        if not fill or skip == 0:
+            events = header.events(stream_name=stream_name, fields=[field], fill=fill)
+        else:
+            events = (doc for name, doc in header.db.filled_documents(
+                header, stream_name, [field], fill_from=skip) if name == "event")
+        return (event["data"][field] for event in itertools.islice(events, skip, None))
+
+    def _count(self) -> int:
+        header, field, stream_name, _ = self._args
+        return sum(1 for _ in header.events(stream_name=stream_name, fields=[field]))
 
     def __iter__(self):
         return self._cursor if self._started else self._fresh()
@@ -137,12 +146,17 @@ class FieldData(Iterator):
         return next(self._cursor)
 
     def __getitem__(self, index):
-        if isinstance(index, int) and index >= 0:
-            try:
-                return next(itertools.islice(self._fresh(), index, None))
-            except StopIteration:
-                raise IndexError(f"{self._args[1]!r} has no value {index}") from None
-        return list(self._fresh())[index]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count()))]
+        index = int(index)
+        if index < 0:
+            index += self._count()
+        try:
+            if index < 0:
+                raise StopIteration
+            return next(self._fresh(skip=index))
+        except StopIteration:
+            raise IndexError(f"{self._args[1]!r} has no value {index}") from None
 
     def __repr__(self) -> str:
         header, field, stream_name, _ = self._args
@@ -189,37 +203,46 @@ class BeamlineBroker(Broker):
         if fields is not None:
             for header in headers:
                 check_fields(header, stream_name, fields)
-        parent = super().get_documents
-        if not fill:
-            yield from parent(headers, stream_name=stream_name, fields=fields,
-                              fill=False, handler_registry=handler_registry)
+        if not fill or handler_registry is not None:  # (the stock one refuses a registry)
+            yield from super().get_documents(headers, stream_name=stream_name, fields=fields,
+                                             fill=fill, handler_registry=handler_registry)
             return
-        catalog = self.v2
         for header in headers:
-            with event_model.Filler(catalog._handler_registry, inplace=True,
-                                    root_map=catalog._root_map,
-                                    retry_intervals=RETRY_INTERVALS) as filler:
-                for name, doc in parent([header], stream_name=stream_name, fields=fields,
-                                        fill=False, handler_registry=handler_registry):
-                    if name != "event":
-                        filler(name, _plain(doc))
-                        yield name, doc
-                        continue
-                    event = _plain(doc)
-                    # the fields filter left only the fields asked for; fill only those
-                    event["filled"] = {k: v for k, v in event.get("filled", {}).items()
-                                       if k in event["data"]}
-                    try:
-                        filler("event", event)
-                    except event_model.DataNotAccessible as err:
-                        path = _missing_file(err) or "(unknown file)"
-                        raise FrameFileMissing(
-                            f"frame file {path} of run {header.start['uid'][:8]} "
-                            f"(event {event.get('seq_num')}) is missing or unreadable: "
-                            "it was moved or deleted after the run. Restore it to read "
-                            "this frame; the run's other frames are still readable."
-                        ) from None
-                    yield name, event
+            yield from self.filled_documents(header, stream_name, fields)
+
+    def filled_documents(self, header, stream_name=ALL, fields=None, fill_from: int = 0):
+        """One run's documents with its events filled one at a time, as plain dicts,
+        except the first *fill_from* events, which pass through unfilled."""
+        catalog = self.v2
+        seen = 0
+        with event_model.Filler(catalog._handler_registry, inplace=True,
+                                root_map=catalog._root_map,
+                                retry_intervals=RETRY_INTERVALS) as filler:
+            for name, doc in super().get_documents([header], stream_name=stream_name,
+                                                   fields=fields, fill=False):
+                if name != "event":
+                    filler(name, _plain(doc))
+                    yield name, doc
+                    continue
+                seen += 1
+                if seen <= fill_from:
+                    yield name, doc
+                    continue
+                event = _plain(doc)
+                # the fields filter left only the fields asked for; fill only those
+                event["filled"] = {k: v for k, v in event.get("filled", {}).items()
+                                   if k in event["data"]}
+                try:
+                    filler("event", event)
+                except event_model.DataNotAccessible as err:
+                    path = _missing_file(err) or "(unknown file)"
+                    raise FrameFileMissing(
+                        f"frame file {path} of run {header.start['uid'][:8]} "
+                        f"(event {event.get('seq_num')}) is missing or unreadable: "
+                        "it was moved or deleted after the run. Restore it to read "
+                        "this frame; the run's other frames are still readable."
+                    ) from None
+                yield name, event
 
 
 class BeamlineCatalog(BlueskyMsgpackCatalog):

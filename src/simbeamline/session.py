@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 from . import ca_env
@@ -42,6 +43,9 @@ def run_engine(db, *, progress: bool = True, table_and_plots: bool = True):
 
     RE = RunEngine({})
     RE.md["scan_id"] = last_scan_id(db)  # scan_id keeps counting across sessions
+    # databroker 1.2 marks Broker.insert pending deprecation; it is the documented way to
+    # store a RunEngine's documents in a v1 catalog (the APS example does the same)
+    warnings.filterwarnings("ignore", "The method Broker.insert", PendingDeprecationWarning)
     RE.subscribe(db.insert)
     bec = BestEffortCallback()
     if not table_and_plots:

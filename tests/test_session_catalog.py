@@ -1,0 +1,191 @@
+"""The persistent catalog: runs written in one process are read in another by name,
+scan_id keeps counting, frames are read one at a time, and bad input is explained."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from session_support import new_session, private_config, run_child
+
+pytestmark = pytest.mark.timeout(600)
+
+FRAME_BYTES = 480 * 640 * 4  # int32
+
+WRITE_RUN = r"""
+import json, sys
+import simbeamline
+from simbeamline.config import BeamlineConfig
+from simbeamline.session import build_session
+ns = build_session(BeamlineConfig.from_env(), adsim=False, table_and_plots=False,
+                   move_progress=False)
+RE = ns["RE"]
+RE(ns["mv"](ns["spot"].exp, 0.005))
+uid, = RE(ns["count"]([ns["spot"], ns["I"]], num=int(sys.argv[1])))
+h = ns["db"][uid]
+print(json.dumps({"uid": uid, "scan_id": h.start["scan_id"],
+                  "sums": [float(im.sum()) for im in h.data("spot_img")]}))
+"""
+
+READ_BY_NAME = r"""
+import json
+import simbeamline  # puts the shipped intake YAML on INTAKE_PATH
+import databroker
+from databroker import Broker
+cat = databroker.catalog["simbeamline"]
+db = Broker.named("simbeamline")
+out = {}
+for uid in cat:
+    run = cat[uid]
+    images = run.primary.read()["spot_img"]
+    out[uid] = {"scan_id": run.metadata["start"]["scan_id"],
+                "v2_sums": [float(images[i].sum()) for i in range(images.shape[0])],
+                "v2_shape": list(images.shape),
+                "v1_sums": [float(im.sum()) for im in db[uid].data("spot_img")]}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture
+def config(beamline, tmp_path):
+    return private_config(beamline, tmp_path / "data")
+
+
+def test_write_in_one_process_read_by_name_in_another(config):
+    first = run_child(WRITE_RUN, config, "3")
+    second = run_child(WRITE_RUN, config, "2")
+    assert second["scan_id"] == first["scan_id"] + 1, "scan_id keeps counting across sessions"
+    read = run_child(READ_BY_NAME, config)
+    assert set(read) == {first["uid"], second["uid"]}
+    for written in (first, second):
+        got = read[written["uid"]]
+        assert got["scan_id"] == written["scan_id"]
+        assert got["v2_shape"] == [len(written["sums"]), 480, 640]
+        assert got["v2_sums"] == written["sums"] == got["v1_sums"]
+    assert list((config.data_dir / "catalog").glob("*.msgpack")), "runs are files on disk"
+
+
+def test_scan_id_continues_from_the_catalog_in_a_new_session(config):
+    first = run_child(WRITE_RUN, config, "1")
+    ns = new_session(config)
+    assert ns["RE"].md["scan_id"] == first["scan_id"]
+    uid, = ns["RE"](ns["count"]([ns["I"]]))
+    assert ns["db"][uid].start["scan_id"] == first["scan_id"] + 1
+
+
+@pytest.fixture
+def ns(config):
+    return new_session(config)
+
+
+def test_unknown_field_names_the_fields_that_exist(ns):
+    from simbeamline.catalog import UnknownFieldError
+
+    ns["RE"](ns["count"]([ns["spot"], ns["I"]]))
+    h = ns["db"][-1]
+    with pytest.raises(UnknownFieldError) as info:
+        h.data("spot_image")
+    message = str(info.value)
+    assert "'spot_image'" in message
+    for field in ("spot_img", "spot_sum", "I"):
+        assert field in message
+    with pytest.raises(KeyError):  # still a KeyError for code that catches those
+        list(h.events(fields=["nope"]))
+
+
+def test_deleted_frame_file_is_named_and_other_frames_stay_readable(ns):
+    from simbeamline.catalog import FrameFileMissing
+
+    RE = ns["RE"]
+    RE(ns["mv"](ns["spot"].exp, 0.005))
+    uid, = RE(ns["count"]([ns["spot"], ns["I"]], num=4))
+    h = ns["db"][uid]
+    resource = next(doc for name, doc in ns["cat"][uid].documents(fill="no")
+                    if name == "resource")
+    victim = Path(resource["root"]) / f"{resource['resource_path']}_2.npy"
+    assert victim.exists()
+    victim.unlink()
+    frames = h.data("spot_img")
+    assert next(frames).shape == (480, 640)
+    assert next(frames).shape == (480, 640)
+    with pytest.raises(FrameFileMissing) as info:
+        next(frames)
+    assert str(victim) in str(info.value)
+    assert h.data("spot_img")[3].shape == (480, 640)
+    assert len(list(h.data("I"))) == 4  # scalar fields never touch the files
+
+
+def test_150_frames_through_h_data_hold_a_few_frames_at_a_time(ns):
+    RE = ns["RE"]
+    RE(ns["mv"](ns["spot"].exp, 0.005))
+    uid, = RE(ns["count"]([ns["spot"], ns["I"]], num=150))
+    h = ns["db"][uid]
+    tracemalloc.start()
+    try:
+        n, total = 0, 0.0
+        for im in h.data("spot_img"):
+            n += 1
+            total += float(im[240, 320])
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert n == 150 and total > 0
+    print(f"peak {peak / 1e6:.1f} MB = {peak / FRAME_BYTES:.1f} frames")
+    assert peak < 4 * FRAME_BYTES
+
+
+def test_unwritable_catalog_directory_is_reported_at_start_up(beamline, tmp_path, capsys):
+    from simbeamline.catalog import CatalogDirError
+    from simbeamline.session import session_namespace
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    config = private_config(beamline, blocker / "data")
+    with pytest.raises(CatalogDirError) as info:
+        new_session(config)
+    assert str(blocker / "data" / "catalog") in str(info.value)
+    assert "SIMBEAMLINE_DATA_DIR" in str(info.value)
+    namespace = session_namespace(config)
+    err = capsys.readouterr().err
+    assert "not writable" in err and "Traceback" not in err
+    assert "RE" not in namespace and "np" in namespace
+
+
+def test_profile_with_iocs_down_prints_one_message(beamline, tmp_path):
+    """The IPython profile, started with no IOC answering its prefix: one message, no traceback."""
+    env = {**private_config(beamline, tmp_path / "data").as_env(),
+           "SIMBEAMLINE_PREFIX": "nobody:", "SIMBEAMLINE_RUN_DIR": str(tmp_path / "run")}
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-m", "simbeamline.cli", "ipython", "--no-start", "--colors=nocolor",
+         "-c", "print('spot' in globals(), 'np' in globals())"],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "False True" in result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "does not answer" in result.stderr
+    assert "start" in result.stderr
+    assert result.stderr.count("simbeamline:") == 1
+
+
+def test_profile_with_iocs_up_has_the_session(beamline, tmp_path):
+    import os
+
+    env = {**os.environ, **private_config(beamline, tmp_path / "data").as_env(),
+           "SIMBEAMLINE_RUN_DIR": str(beamline.run_dir)}
+    code = ("import json; print(json.dumps({k: k in globals() for k in "
+            "('RE', 'bec', 'db', 'cat', 'spot', 'dot', 'I', 'mtr_spotx', 'shutter', "
+            "'bp', 'bps', 'mv', 'count', 'np', 'plt')}))")
+    result = subprocess.run(
+        [sys.executable, "-m", "simbeamline.cli", "ipython", "--no-start", "--colors=nocolor",
+         "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert all(found.values()), found

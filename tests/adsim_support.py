@@ -29,7 +29,8 @@ class AD:
         return value
 
     def pv(self, suffix: str) -> epics.PV:
-        pv = epics.get_pv(self.name(suffix))
+        # form="native": PV objects of our own, apart from the ones ophyd caches
+        pv = epics.get_pv(self.name(suffix), form="native")
         assert pv.wait_for_connection(TIMEOUT), f"no answer from {self.name(suffix)}"
         return pv
 
@@ -53,10 +54,20 @@ class AD:
         return False
 
     def string(self, suffix: str) -> str:
+        """The value as a string. Long strings (CHAR waveforms) are read with caproto's
+        client, which asks for the current length (pyepics asks for the length its
+        last monitor saw, which may be shorter)."""
+        pv = self.pv(suffix)
+        if pv.type.endswith("char"):
+            from caproto.sync.client import read
+
+            data = read(self.name(suffix), timeout=TIMEOUT).data
+            return bytes(data).split(b"\0", 1)[0].decode()
         return self.get(suffix, as_string=True)
 
     def wait_for(self, suffix: str, predicate, timeout: float = TIMEOUT, as_string=True):
-        return wait_for(lambda: predicate(self.get(suffix, as_string=as_string)), timeout,
+        read = self.string if as_string else self.get
+        return wait_for(lambda: predicate(read(suffix)), timeout,
                         f"{self.name(suffix)}")
 
     # -- set-ups ---------------------------------------------------------------

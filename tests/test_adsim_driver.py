@@ -37,14 +37,14 @@ def test_every_pv_of_the_table_answers_with_its_record_type(ad):
     rows = _table_rows()
     assert len(rows) >= 539
     names = [ad.name(r["pv"]) for r in rows]
-    pvs = [epics.get_pv(n) for n in names]
+    pvs = [epics.get_pv(n, form="native") for n in names]
     for pv in pvs:
         assert pv.wait_for_connection(30), pv.pvname
     by_name = {r["pv"]: r for r in rows}
     # spot checks of types: enums carry their strings, long strings are CHAR waveforms
-    acquire = epics.get_pv(ad.name("cam1:Acquire"))
+    acquire = epics.get_pv(ad.name("cam1:Acquire"), form="native")
     assert acquire.get_ctrlvars()["enum_strs"] == ("Done", "Acquire")
-    full = epics.get_pv(ad.name("HDF1:FullFileName_RBV"))
+    full = epics.get_pv(ad.name("HDF1:FullFileName_RBV"), form="native")
     full.wait_for_connection(30)
     assert full.type in ("char", "time_char", "ctrl_char") and full.nelm == 512
     assert by_name["HDF1:FullFileName_RBV"]["type"].startswith("waveform FTVL=CHAR")

@@ -55,9 +55,9 @@ class HDF5Plugin(Plugin):
         await self.post({"WriteStatus": "Write OK" if ok else "Write error",
                          "WriteMessage": message[:255]})
 
-    async def _file_written(self, ioc_name: str) -> None:
+    async def _file_written(self, ioc_name: str, increment: bool = True) -> None:
         updates = {"FullFileName_RBV": ioc_name}
-        if self.get("AutoIncrement") == "Yes":
+        if increment and self.get("AutoIncrement") == "Yes":
             number = int(self.get("FileNumber")) + 1
             updates.update({"FileNumber": number, "FileNumber_RBV": number})
         await self.post(updates)
@@ -183,7 +183,8 @@ class HDF5Plugin(Plugin):
                 lambda: NeXusWriter(host_name, like.data.shape, like.data.dtype, self.options(),
                                     multi=True))
             self.stream.ioc_name = ioc_name
-            await self.post({"FullFileName_RBV": ioc_name})
+            # like NDPluginFile, the number moves on when the file is opened
+            await self._file_written(ioc_name)
             return True
         except Exception as exc:
             await self._failed(exc)
@@ -202,7 +203,7 @@ class HDF5Plugin(Plugin):
             stream, self.stream = self.stream, None
             try:
                 await self._in_executor(stream.close)
-                await self._file_written(stream.ioc_name)
+                await self._file_written(stream.ioc_name, increment=False)
             except Exception as exc:
                 await self._failed(exc)
         await self.ioc.channels[self.pv("Capture")].write("Done", verify_value=False)

@@ -1,0 +1,135 @@
+"""Benchmark of the beamline session: taking and reading back spot frames.
+
+1. ``count([spot, I], num=150)`` at exposure 0.005 s, wall time, against
+   - the floor, 150 x exposure = 0.75 s;
+   - the same plan with ophyd.sim's in-process detector (``SynSignalWithRegistry``
+     making a 480 x 640 int32 Poisson frame, exposure 0.005 s, stored as NPY_SEQ
+     files like ours) and ``I``, on the same catalog;
+   both with the session's quiet RunEngine (no table, plots or bars) and, for the
+   spot, with the BestEffortCallback table as in the IPython session.
+2. Reading those 150 frames through ``h.data('spot_img')`` against plain reads of
+   the same files (``np.load``), and against ``h5py`` reads of the same frames
+   copied into one HDF5 file (one dataset per frame, as the AD_HDF5_SINGLE files
+   hold them).
+
+Starts the IOCs through the launcher if they are down (configuration from the
+``SIMBEAMLINE_*`` variables); uses a temporary catalog directory. Each timing runs
+``--repeat`` times, interleaved; medians printed.
+
+    . .venv/bin/activate
+    python benchmarks/bench_session.py --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+EXPOSURE = 0.005
+FRAMES = 150
+SHAPE = (480, 640)
+
+
+def timed(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import h5py
+    from ophyd.sim import SynSignalWithRegistry
+
+    from simbeamline import launcher
+    from simbeamline.catalog import frames_dir
+    from simbeamline.config import BeamlineConfig
+    from simbeamline.session import build_session, run_engine
+
+    base = BeamlineConfig.from_env()
+    launcher.ensure_running(base)
+    config = dataclasses.replace(base, data_dir=Path(tempfile.mkdtemp(prefix="bench-session-")))
+    ns = build_session(config, adsim=False, table_and_plots=False, move_progress=False)
+    RE, db, count, mv = ns["RE"], ns["db"], ns["count"], ns["mv"]
+    spot, I = ns["spot"], ns["I"]
+    RE(mv(spot.exp, EXPOSURE, ns["shutter"], "Open"))
+    RE(mv(ns["mtr_spotx"], 0, ns["mtr_spoty"], 0))
+    rng = np.random.default_rng()
+    sim = SynSignalWithRegistry(lambda: rng.poisson(1000, SHAPE).astype(np.int32), name="sim_img",
+                                exposure_time=EXPOSURE, save_path=str(frames_dir(config)))
+    sim.describe = lambda: {"sim_img": {"source": "ophyd.sim", "dtype": "array",
+                                        "shape": list(SHAPE), "external": "FILESTORE:"}}
+    RE_bec, _ = run_engine(db, progress=False, table_and_plots=True)
+    RE_bec.md["scan_id"] = RE.md["scan_id"]
+
+    times: dict[str, list[float]] = {"spot": [], "spot_bec": [], "sim": []}
+    read_times: dict[str, list[float]] = {"h.data": [], "np.load": [], "h5py": []}
+    uid = None
+    for _ in range(args.repeat):
+        holder = {}
+        times["spot"].append(timed(lambda: holder.update(
+            uid=RE(count([spot, I], num=FRAMES))[0])))
+        uid = holder["uid"]
+        times["spot_bec"].append(timed(lambda: RE_bec(count([spot, I], num=FRAMES))))
+        times["sim"].append(timed(lambda: RE(count([sim, I], num=FRAMES))))
+
+        h = db[uid]
+        resource = next(doc for name, doc in db.v2[uid].documents(fill="no")
+                        if name == "resource")
+        files = [Path(resource["root"]) / f"{resource['resource_path']}_{i}.npy"
+                 for i in range(FRAMES)]
+        h5_path = Path(config.data_dir) / "copy.h5"
+        with h5py.File(h5_path, "w") as f:
+            for i, path in enumerate(files):
+                f.create_dataset(f"frame_{i}", data=np.load(path))
+
+        def through_h_data():
+            assert sum(1 for _ in h.data("spot_img")) == FRAMES
+
+        def plain_np_load():
+            for path in files:
+                np.load(path)
+
+        def plain_h5py():
+            with h5py.File(h5_path, "r") as f:
+                for i in range(FRAMES):
+                    f[f"frame_{i}"][()]
+
+        read_times["h.data"].append(timed(through_h_data))
+        read_times["np.load"].append(timed(plain_np_load))
+        read_times["h5py"].append(timed(plain_h5py))
+
+    floor = FRAMES * EXPOSURE
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"count(num={FRAMES}) at exposure {EXPOSURE} s (median of {args.repeat}); "
+          f"floor {floor:.2f} s")
+    print("| plan | wall s | ms/frame | x floor |\n|---|---|---|---|")
+    labels = {"spot": "count([spot, I]), quiet RunEngine",
+              "spot_bec": "count([spot, I]), with the BestEffortCallback table",
+              "sim": "count([ophyd.sim detector, I]), quiet RunEngine"}
+    for key, label in labels.items():
+        print(f"| {label} | {med[key]:.2f} | {1000 * med[key] / FRAMES:.1f} | "
+              f"{med[key] / floor:.1f} |")
+    rmed = {k: statistics.median(v) for k, v in read_times.items()}
+    print(f"\nreading the {FRAMES} frames (median of {args.repeat})")
+    print("| how | s | frames/s | x np.load |\n|---|---|---|---|")
+    for key, label in (("h.data", "`h.data('spot_img')` (databroker, filled one by one)"),
+                       ("np.load", "`np.load` of the same .npy files"),
+                       ("h5py", "h5py, the same frames in one HDF5 file")):
+        print(f"| {label} | {rmed[key]:.3f} | {FRAMES / rmed[key]:.0f} | "
+              f"{rmed[key] / rmed['np.load']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -155,7 +155,7 @@ class ExtraIOC:
             pass
         ad = AD(self.prefix)
         wait_for(lambda: self.proc.poll() is not None or
-                 epics.caget(ad.name("cam1:Acquire_RBV"), timeout=1.0) is not None,
+                 epics.get_pv(ad.name("cam1:Acquire_RBV"), form="native").wait_for_connection(1.0),
                  60, f"{self.prefix} IOC to answer")
         assert self.proc.poll() is None, "extra IOC exited"
         return ad

@@ -118,11 +118,10 @@ def convert(image: np.ndarray, data_type: str) -> np.ndarray:
     dtype = NUMPY_TYPES[data_type]
     if dtype.kind == "f":
         return image.astype(dtype)
-    wide = np.trunc(image)
-    # float -> int64 is well defined for the values a simulator produces; the
-    # second cast wraps like a C integer conversion.
-    return wide.astype(np.int64).astype(dtype) if dtype != np.uint64 else \
-        wide.astype(np.int64).view(np.uint64).astype(dtype)
+    # float -> int64 truncates toward zero (C); int64 -> a narrower integer type
+    # wraps modulo 2**bits like a C integer conversion.
+    wide = image.astype(np.int64)
+    return wide.view(np.uint64) if dtype == np.uint64 else wide.astype(dtype)
 
 
 def compute_frame(p: SimParams, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -132,11 +131,15 @@ def compute_frame(p: SimParams, n: int, rng: np.random.Generator) -> np.ndarray:
     if p.sim_mode == "LinearRamp" and signal is not None:
         image = signal  # the ramp carries no offset or noise, as in the driver
     else:
-        image = np.full((y.size, x.size), float(p.offset))
+        # float32 keeps a 1024 x 1024 frame at a few milliseconds
         if p.noise:
-            image += p.noise * rng.random((y.size, x.size))
+            image = rng.random((y.size, x.size), dtype=np.float32)
+            image *= np.float32(p.noise)
+            image += np.float32(p.offset)
+        else:
+            image = np.full((y.size, x.size), p.offset, dtype=np.float32)
         if signal is not None:
-            image += signal
+            image += signal.astype(np.float32, copy=False)
     if p.reverse_x:
         image = image[:, ::-1]
     if p.reverse_y:

@@ -1,0 +1,120 @@
+"""Benchmark of the ADSimDetector IOC (issue 3).
+
+1. Frames per second written in HDF5 Single mode, 1024 x 1024 UInt8, uncompressed
+   and zlib (level 6), against a plain h5py loop writing the same frames to the
+   same disk in the same run (that loop is the limit).
+2. Events per second of ``count([adsimdet], num=N)`` (the seed's device, apstools
+   ``ad_creator``) against the same count with ophyd.sim's in-process image
+   detector ``img``.
+
+Starts its own IOC (``python -m simbeamline_iocs.adsim``) on the port of
+SIMBEAMLINE_CA_PORT (default 5064) at 127.0.0.1, writing under a temporary
+directory, and stops it at the end.
+
+    SIMBEAMLINE_CA_PORT=5072 python benchmarks/bench_adsim.py [--frames 100] [--events 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+
+def start_ioc(port: int, tmp: Path, prefix: str):
+    env = dict(os.environ)
+    env.update({"EPICS_CA_SERVER_PORT": str(port), "EPICS_CAS_SERVER_PORT": str(port),
+                "EPICS_CAS_INTF_ADDR_LIST": "127.0.0.1", "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
+                "EPICS_CAS_BEACON_ADDR_LIST": "127.255.255.255",
+                "SIMBEAMLINE_AD_PATH_MAP": f"/tmp={tmp}", "SIMBEAMLINE_PREFIX": "benchnone:"})
+    log = open(tmp / "ioc.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "simbeamline_iocs.adsim", "--prefix", prefix],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    return proc
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--events", type=int, default=50)
+    args = parser.parse_args()
+    port = int(os.environ.get("SIMBEAMLINE_CA_PORT", "5064"))
+    os.environ.update({"EPICS_CA_ADDR_LIST": f"127.0.0.1:{port}", "EPICS_CA_AUTO_ADDR_LIST": "NO",
+                       "EPICS_CA_MAX_ARRAY_BYTES": str(64 * 1024 * 1024)})
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from adsim_support import AD, wait_for  # noqa: E402
+    import epics  # noqa: E402
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-adsim-"))
+    prefix = "bench:"
+    proc = start_ioc(port, tmp, prefix)
+    try:
+        ad = AD(prefix)
+        wait_for(lambda: epics.get_pv(prefix + "cam1:Acquire_RBV", form="native").wait_for_connection(1), 60, "IOC")
+        results = {}
+        for compression in ("None", "zlib"):
+            ioc_dir = f"/tmp/single-{compression}/"
+            ad.camera(exposure=0.0, period=0.0, mode="Multiple", num_images=args.frames)
+            ad.hdf(ioc_dir, name="f", compression=compression, blocking="Yes")
+            ad.put("HDF1:ZLevel", 6)
+            t0 = time.perf_counter()
+            ad.acquire(timeout=600)
+            ioc_s = time.perf_counter() - t0
+            host = tmp / ioc_dir.strip("/").split("/", 1)[1]
+            files = sorted(host.glob("f_*.h5"))
+            assert len(files) == args.frames, (len(files), ad.string("HDF1:WriteMessage"))
+            frames = []
+            for f in files:
+                with h5py.File(f, "r") as h:
+                    frames.append(h["/entry/data/data"][()])
+            # the limit: a plain h5py loop, same frames, same disk, same filter
+            kwargs = {"compression": "gzip", "compression_opts": 6, "chunks": (1024, 1024)} \
+                if compression == "zlib" else {}
+            out = tmp / f"h5py-{compression}"
+            out.mkdir()
+            t0 = time.perf_counter()
+            for i, frame in enumerate(frames):
+                with h5py.File(out / f"f_{i:06d}.h5", "w") as h:
+                    h.create_dataset("/entry/data/data", data=frame, **kwargs)
+            loop_s = time.perf_counter() - t0
+            results[compression] = (args.frames / ioc_s, args.frames / loop_s)
+
+        # events per second of count([adsimdet], num=N)
+        import bluesky
+        import bluesky.plans as bp
+        import databroker
+        from ophyd.sim import img
+        from test_adsim_seed import recapitulation  # the seed's device, verbatim
+
+        seed = recapitulation(prefix, tmp)
+        det = seed["adsimdet"]
+        RE = bluesky.RunEngine()
+        db = databroker.temp()
+        RE.subscribe(db.insert)
+        t0 = time.perf_counter()
+        RE(bp.count([det], num=args.events))
+        ad_eps = args.events / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        RE(bp.count([img], num=args.events))
+        sim_eps = args.events / (time.perf_counter() - t0)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+    print(f"## ADSimDetector benchmark ({args.frames} frames 1024x1024 UInt8, {args.events} events)")
+    for compression, (ioc_fps, loop_fps) in results.items():
+        print(f"Single mode {compression:5s}: IOC {ioc_fps:7.1f} frames/s, plain h5py loop "
+              f"{loop_fps:7.1f} frames/s, ratio {ioc_fps / loop_fps:.2f}")
+    print(f"count([adsimdet], num={args.events}): {ad_eps:.1f} events/s; "
+          f"count([ophyd.sim.img]): {sim_eps:.1f} events/s; ratio {ad_eps / sim_eps:.3f}")
+
+
+if __name__ == "__main__":
+    main()

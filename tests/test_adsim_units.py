@@ -1,0 +1,104 @@
+"""Plain-function tests of the ADSimDetector IOC's logic (no network): the PV
+table, frames, statistics, paths, and the HDF5 writer."""
+
+from __future__ import annotations
+
+import h5py
+import hdf5plugin  # noqa: F401
+import numpy as np
+import pytest
+
+from simbeamline_iocs.adsim import frames, h5writer, paths, stats, table
+
+
+def test_table_declares_every_group_and_readbacks_start_at_setpoints():
+    specs = {s.suffix: s for s in table.load_table()}
+    assert {s.plugin for s in specs.values()} == {"cam1", "HDF1", "image1", "Stats1"}
+    assert specs["cam1:ImageMode"].enum_strings == ("Single", "Multiple", "Continuous")
+    assert specs["HDF1:FilePath"].kind == "longstring" and specs["HDF1:FilePath"].length == 256
+    assert specs["HDF1:NDArrayPort_RBV"].initial == specs["HDF1:NDArrayPort"].initial == "SIM1"
+    assert specs["HDF1:PluginType_RBV"].initial.startswith("NDFileHDF5")
+
+
+def test_region_clamps_into_the_sensor():
+    assert frames.clamp_region(0, 5000, 1, 1024) == (0, 1024, 1)
+    assert frames.clamp_region(1000, 1024, 1, 1024) == (1000, 24, 1)
+    assert frames.clamp_region(-5, 10, 0, 1024) == (0, 10, 1)
+    p = frames.SimParams(size_x=512, size_y=256, bin_x=2, bin_y=4)
+    assert frames.frame_shape(p) == (64, 256)
+    assert frames.compute_frame(p, 0, np.random.default_rng(0)).shape == (64, 256)
+
+
+def test_closed_shutter_is_offset_and_noise_only():
+    p = frames.SimParams(offset=8, noise=10, shutter_open=False)
+    f = frames.compute_frame(p, 0, np.random.default_rng(1))
+    assert f.min() >= 8 and f.max() < 18
+    bright = frames.compute_frame(frames.SimParams(offset=8, noise=10), 0, np.random.default_rng(1))
+    assert bright.max() > 100
+
+
+def test_peaks_follow_the_stage():
+    rng = np.random.default_rng(2)
+    a = frames.compute_frame(frames.SimParams(), 0, rng)
+    b = frames.compute_frame(frames.SimParams(stage_dx=100), 0, rng)
+    assert np.argmax(b.sum(axis=0)) - np.argmax(a.sum(axis=0)) == pytest.approx(100, abs=2)
+
+
+@pytest.mark.parametrize("name", frames.DATA_TYPES)
+def test_every_data_type_wraps_like_c(name):
+    image = np.array([[-1.7, 300.9, 70000.2]])
+    got = frames.convert(image, name)
+    assert got.dtype == frames.NUMPY_TYPES[name]
+    if got.dtype.kind == "f":
+        np.testing.assert_allclose(got, image.astype(got.dtype))
+    else:
+        expected = np.array([-1, 300, 70000], dtype=np.int64).astype(got.dtype)
+        np.testing.assert_array_equal(got, [expected])
+
+
+def test_statistics_equal_numpy():
+    f = frames.compute_frame(frames.SimParams(offset=5, noise=3), 0, np.random.default_rng(3))
+    s = stats.frame_statistics(f)
+    d = f.astype(float)
+    assert s["Total"] == d.sum() and s["MinValue"] == d.min() and s["MaxValue"] == d.max()
+    assert s["MeanValue"] == pytest.approx(d.mean()) and s["Sigma"] == pytest.approx(d.std())
+    c = stats.frame_centroid(f)
+    y, x = np.indices(d.shape)
+    assert c["CentroidX"] == pytest.approx((d * x).sum() / d.sum())
+    assert c["CentroidY"] == pytest.approx((d * y).sum() / d.sum())
+
+
+def test_path_map_and_create_directory(tmp_path):
+    m = paths.PathMap.parse(f"/tmp={tmp_path}/ioc_tmp,/data={tmp_path}/data")
+    assert m.to_host("/tmp/a/b/") == f"{tmp_path}/ioc_tmp/a/b/"
+    assert m.to_host("/tmpx/a") == "/tmpx/a"
+    assert m.to_host("/data") == f"{tmp_path}/data"
+    with pytest.raises(ValueError):
+        paths.PathMap.parse("relative=/x")
+    (tmp_path / "ioc_tmp").mkdir()
+    with pytest.raises(OSError):
+        paths.create_file_path("/tmp/a/b/c/", -2, m)        # 3 levels missing, 2 allowed
+    assert not (tmp_path / "ioc_tmp" / "a").exists()
+    paths.create_file_path("/tmp/a/b/c/", -3, m)
+    assert (tmp_path / "ioc_tmp" / "a" / "b" / "c").is_dir()
+    with pytest.raises(OSError):
+        paths.create_file_path("/tmp/x/y/", 3, m)           # /tmp/x must exist for depth 3
+    paths.create_file_path("/tmp/x/y/", 1, m)             # only /tmp must exist
+    assert (tmp_path / "ioc_tmp" / "x" / "y").is_dir()
+    assert paths.normalize_file_path("/tmp/a") == "/tmp/a/"
+    assert paths.format_file_name("%s%s_%6.6d.h5", "/tmp/", "n", 7) == "/tmp/n_000007.h5"
+
+
+def test_writer_failure_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "f.h5"
+    frame = np.zeros((4, 4), np.uint8)
+    info = h5writer.FrameInfo(1, 1.7e9)
+    with pytest.raises(ValueError):
+        h5writer.write_frames(str(target), [frame], [info],
+                              h5writer.WriteOptions(compression="JPEG"), multi=False)
+    assert not target.exists()
+    h5writer.write_frames(str(target), [frame, frame + 1], [info, info],
+                          h5writer.WriteOptions(compression="BSLZ4"), multi=True)
+    with h5py.File(target, "r") as f:
+        assert f["/entry/data/data"].shape == (2, 4, 4)
+        np.testing.assert_array_equal(f["/entry/data/data"][1], frame + 1)

@@ -193,3 +193,25 @@ def test_closed_shutter_gives_background_only(ns):
     im, = ns["db"][uid].data("spot_img")
     # open, this exposure puts ~5000 counts on top of the background at the centre
     assert abs(im[215:265, 270:370].mean() - 1000) < 20
+
+
+def test_session_bec_draws_a_grid_picture_for_grid_scans(ns):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from simbeamline.session import run_engine
+
+    RE, bec = run_engine(ns["db"], progress=False)  # as the profile's: table and plots on
+    RE(ns["mv"](ns["spot"].exp, 0.005))
+    ns["I"].kind = "normal"
+    try:
+        RE(ns["bp"].grid_scan([ns["spot"], ns["I"]], ns["mtr_spotx"], -50, 50, 3,
+                              ns["mtr_spoty"], -50, 50, 3, False))
+    finally:
+        ns["I"].kind = "hinted"
+    labels = {plt.figure(n).get_label(): plt.figure(n) for n in plt.get_fignums()}
+    grid = labels.get("spot_sum vs motor_spotx motor_spoty")
+    assert grid is not None, list(labels)
+    assert any(ax.images for ax in grid.axes)  # LiveGrid's picture
+    plt.close("all")

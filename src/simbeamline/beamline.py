@@ -58,8 +58,6 @@ class Beamline:
 
 
 def _connect(devices: dict, config: BeamlineConfig, timeout: float) -> None:
-    from ophyd.utils.errors import DisconnectedError  # noqa: F401  (ophyd's error types)
-
     for name, device in devices.items():
         try:
             device.wait_for_connection(timeout=timeout)

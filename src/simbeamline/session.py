@@ -27,6 +27,10 @@ from .config import BeamlineConfig
 #: The repository's IPython profile (copied into the run directory at start-up).
 PROFILE_SOURCE = Path(__file__).resolve().parents[2] / "profiles" / "profile_simbeamline"
 PROFILE_NAME = "simbeamline"
+#: The startup line, written directly when the repository's profile folder is not there
+#: (a non-editable install).
+STARTUP_LINE = ("from simbeamline.session import session_namespace; "
+                "globals().update(session_namespace())  # noqa: E702\n")
 
 _sessions: dict[BeamlineConfig, dict] = {}
 
@@ -128,8 +132,11 @@ def _profile_dir(config: BeamlineConfig) -> Path:
     startup.mkdir(parents=True, exist_ok=True)
     for old in startup.glob("*.py"):
         old.unlink()
-    for source in sorted((PROFILE_SOURCE / "startup").glob("*.py")):
+    sources = sorted((PROFILE_SOURCE / "startup").glob("*.py"))
+    for source in sources:
         shutil.copy2(source, startup / source.name)
+    if not sources:
+        (startup / "00-simbeamline.py").write_text(STARTUP_LINE)
     return ipython_dir
 
 

@@ -63,29 +63,36 @@ def _yaml_for(name: str, directory: Path) -> str:
 def register_with_intake(config: BeamlineConfig | None = None) -> None:
     """Make the catalog reachable by name (``databroker.catalog[name]``, ``Broker.named``).
 
-    Puts the shipped YAML's folder on INTAKE_PATH and sets SIMBEAMLINE_DATA_DIR (which
-    the YAML reads) when unset. intake reads INTAKE_PATH when it is first imported, so
-    this runs from ``import simbeamline``; if intake is already imported its search
-    path is extended too (``databroker.catalog``, built when databroker is imported,
-    then needs a fresh process, but ``Broker.named`` sees it). A catalog name other
-    than the shipped one gets a generated YAML under ``<run_dir>/intake``.
+    Puts the folder of the catalog's intake YAML on intake's search path and sets
+    SIMBEAMLINE_DATA_DIR (which the shipped YAML reads) when unset. The folder is the
+    shipped one for the default name; another ``catalog_name`` gets a generated YAML
+    under ``<run_dir>/intake``.
+
+    intake reads INTAKE_PATH once, when first imported, so this runs from ``import
+    simbeamline``. When INTAKE_PATH is unset (the usual case) it is simply set, and
+    intake is not imported. Otherwise intake is imported and its list extended,
+    because intake 0.6 cannot split a multi-folder INTAKE_PATH of absolute POSIX paths
+    (its separator pattern skips ':' before '/'). ``databroker.catalog`` is built when
+    databroker is first imported, so import simbeamline before databroker.
     """
     config = config or BeamlineConfig.from_env()
     os.environ.setdefault("SIMBEAMLINE_DATA_DIR", str(config.data_dir))
-    folders = [str(CATALOGS_DIR)]
+    folder = str(CATALOGS_DIR)
     if config.catalog_name != SHIPPED_NAME:
         generated = config.run_dir / "intake"
         try:
             generated.mkdir(parents=True, exist_ok=True)
             (generated / f"{config.catalog_name}.yml").write_text(
                 _yaml_for(config.catalog_name, catalog_dir(config)))
-            folders.append(str(generated))
         except OSError:
-            pass  # reported by open_catalog's directory checks when the catalog is used
-    current = [p for p in os.environ.get("INTAKE_PATH", "").split(os.pathsep) if p]
-    os.environ["INTAKE_PATH"] = os.pathsep.join(current + [f for f in folders if f not in current])
-    if "intake" in sys.modules:
-        import intake
+            return  # reported by open_catalog's directory checks when the catalog is used
+        folder = str(generated)
+    if "intake" not in sys.modules and os.environ.get("INTAKE_PATH", folder) == folder:
+        os.environ["INTAKE_PATH"] = folder
+        return
+    import intake
 
-        paths = intake.config.conf.setdefault("catalog_path", [])
-        paths.extend(f for f in folders if f not in paths)
+    paths = intake.config.conf.get("catalog_path") or []
+    if isinstance(paths, str):
+        paths = intake.config.intake_path_dirs(paths)
+    intake.config.conf["catalog_path"] = [*paths, folder] if folder not in paths else paths

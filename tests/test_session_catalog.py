@@ -189,3 +189,48 @@ def test_profile_with_iocs_up_has_the_session(beamline, tmp_path):
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert all(found.values()), found
+
+
+WRITE_SIM_RUN = r"""
+import json
+import simbeamline
+from bluesky import RunEngine
+from bluesky.plans import count
+from ophyd.sim import det
+from simbeamline.catalog import open_db
+from simbeamline.config import BeamlineConfig
+db = open_db(BeamlineConfig.from_env())
+RE = RunEngine()
+RE.subscribe(db.insert)
+uid, = RE(count([det]))
+print(json.dumps({"uid": uid}))
+"""
+
+READ_NAMED = r"""
+import json, os
+import simbeamline
+import databroker
+from databroker import Broker
+name = os.environ["SIMBEAMLINE_CATALOG"]
+print(json.dumps({"v2": list(databroker.catalog[name]),
+                  "v1": Broker.named(name)[-1].start["uid"]}))
+"""
+
+
+@pytest.mark.parametrize("intake_path", [None, "/nonexistent/user/catalogs"])
+def test_a_custom_catalog_name_is_reachable_by_name(tmp_path, intake_path, monkeypatch):
+    """No IOC needed: SIMBEAMLINE_CATALOG names a generated YAML; a user's own
+    INTAKE_PATH stays in use beside it."""
+    import dataclasses
+
+    from simbeamline.config import BeamlineConfig
+
+    if intake_path:
+        monkeypatch.setenv("INTAKE_PATH", intake_path)
+    else:
+        monkeypatch.delenv("INTAKE_PATH", raising=False)
+    config = dataclasses.replace(BeamlineConfig.from_env(), catalog_name="student7",
+                                 data_dir=tmp_path / "data", run_dir=tmp_path / "run")
+    written = run_child(WRITE_SIM_RUN, config)
+    read = run_child(READ_NAMED, config)
+    assert read == {"v2": [written["uid"]], "v1": written["uid"]}

@@ -11,7 +11,6 @@ Acquire returns then.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 

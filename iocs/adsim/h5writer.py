@@ -103,23 +103,18 @@ class NeXusWriter:
             instrument = self._group(entry, "instrument", "NXinstrument")
             detector = self._group(instrument, "detector", "NXdetector")
             if multi:
-                rows = max(expected, 1)
                 self.data = detector.create_dataset(
                     "data", shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
                     chunks=(1, *shape), **kwargs)
-                ndims = 3
-                del rows
             else:
                 if kwargs:
                     kwargs.setdefault("chunks", shape)
                 self.data = detector.create_dataset("data", shape=shape, dtype=dtype, **kwargs)
-                ndims = 2
             self.data.attrs["signal"] = np.int32(1)
             self.data.attrs["NDArrayNumDims"] = np.int32(2)
             self.data.attrs["NDArrayDimOffset"] = np.zeros(2, np.int32)
             self.data.attrs["NDArrayDimBinning"] = np.ones(2, np.int32)
             self.data.attrs["NDArrayDimReverse"] = np.zeros(2, np.int32)
-            del ndims
             det_attrs = self._group(detector, "NDAttributes", "NXcollection")
             det_attrs.create_dataset("ColorMode", data=np.int32(0))
             self.attrs = {}

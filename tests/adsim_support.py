@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import epics
+from waiting import wait_for  # noqa: F401  (re-exported for the adsim tests)
 
 TIMEOUT = 30.0
 
@@ -104,18 +104,6 @@ class AD:
     def acquire(self, timeout: float = TIMEOUT):
         """Acquire with put-completion: returns once Acquire_RBV is Done again."""
         self.put("cam1:Acquire", 1, wait=True, timeout=timeout)
-
-
-def wait_for(condition, timeout: float = TIMEOUT, what: str = "condition"):
-    """Poll *condition* until it is true; fail after *timeout* seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def host_dir(config, ioc_dir: str) -> Path:

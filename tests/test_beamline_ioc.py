@@ -21,8 +21,8 @@ from caproto.sync.client import write as ca_write
 from caproto import ErrorResponseReceived
 from ophyd import Component as Cpt
 from ophyd import Device, EpicsMotor, EpicsSignal, EpicsSignalRO
-from ophyd.status import SubscriptionStatus
 from ophyd.utils import LimitError
+from waiting import wait_for_value
 
 BACKGROUND = 1000.0
 TIMEOUT = 30.0
@@ -47,12 +47,6 @@ def assert_refused(pv: str, value) -> None:
     after, severity = get(pv)
     assert severity == AlarmSeverity.MAJOR_ALARM
     assert after == before or (math.isnan(after) and math.isnan(before))
-
-
-def wait_until(signal, predicate, timeout=TIMEOUT):
-    """Block until *predicate(value)* holds for a monitored *signal*."""
-    SubscriptionStatus(signal, lambda value, **kw: bool(predicate(value)),
-                       timeout=timeout).wait()
 
 
 class SpotCamera(Device):
@@ -143,7 +137,7 @@ def ring_settings(beamline, current):
     saved = period.get(), lifetime.get()
     yield period, lifetime
     period.put(0.5, wait=True)                # force a top-up ...
-    wait_until(current, lambda value: value > 495.0)
+    wait_for_value(current, lambda value: value > 495.0)
     lifetime.put(saved[1], wait=True)         # ... then the usual settings
     period.put(saved[0], wait=True)
 
@@ -217,9 +211,9 @@ def test_ioc_refuses_bad_targets_itself(beamline, spotx, target):
 def test_stop_halts_a_move_short(beamline, spotx):
     spotx.move(0, wait=True, timeout=TIMEOUT)
     status = spotx.move(-200, wait=False, timeout=TIMEOUT)
-    wait_until(spotx.user_readback, lambda value: value < -40.0)
+    wait_for_value(spotx.user_readback, lambda value: value < -40.0)
     spotx.stop()
-    wait_until(spotx.motor_done_move, lambda value: value == 1)
+    wait_for_value(spotx.motor_done_move, lambda value: value == 1)
     try:  # ophyd finishes the status from its own callback thread, possibly a bit later
         status.wait(TIMEOUT)
     except Exception:  # a stopped move ends the status as unsuccessful; only "done" matters
@@ -241,7 +235,7 @@ def test_set_redefines_the_position_without_moving(beamline, dotx):
                                            run=False)
     try:
         dotx.set_current_position(10.0)
-        wait_until(dotx.user_readback, lambda value: value == 10.0)
+        wait_for_value(dotx.user_readback, lambda value: value == 10.0)
         assert get(f"{pv}.OFF")[0] == 10.0
         assert get(f"{pv}.DRBV")[0] == 0.0            # the hardware did not move
         assert get(f"{pv}.HLM")[0] == 260.0           # dial limits fixed, user ones shift
@@ -250,7 +244,7 @@ def test_set_redefines_the_position_without_moving(beamline, dotx):
     finally:
         dotx.user_offset.put(0.0, wait=True)
         dotx.user_readback.unsubscribe(token)
-    wait_until(dotx.user_readback, lambda value: value == 0.0)
+    wait_for_value(dotx.user_readback, lambda value: value == 0.0)
     assert get(f"{pv}.HLM")[0] == 250.0
 
 

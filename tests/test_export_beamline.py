@@ -7,7 +7,6 @@ RunEngine. Frames travel IOC -> Channel Access -> NPY_SEQ files -> catalog.
 
 from __future__ import annotations
 
-import threading
 
 import bluesky.plans as bp
 import bluesky.preprocessors as bpp
@@ -23,6 +22,7 @@ from simbeamline.export_cli import main
 from simbeamline.plans import flatfield_series, scan_with_dark
 from simbeamline.processing import FlatFieldCorrector, FrameSet, correct_run
 from simbeamline_iocs import spotcam
+from waiting import wait_for_value
 
 EXPOSURE = 0.2
 
@@ -60,21 +60,6 @@ def spot(bl):
     bl.mtr_samx.move(50, wait=True)
 
 
-def wait_for(signal, predicate, timeout=30.0):
-    """Block until *predicate(value)* holds for *signal* (monitored), or fail."""
-    done = threading.Event()
-
-    def check(value, **_):
-        if predicate(value):
-            done.set()
-
-    token = signal.subscribe(check)
-    try:
-        assert done.wait(timeout), f"{signal.name} never satisfied the condition; last {signal.get()}"
-    finally:
-        signal.unsubscribe(token)
-
-
 class Ring:
     """Set the ring's lifetime and top-up period, starting from a fresh fill."""
 
@@ -91,7 +76,7 @@ class Ring:
         """Top up at once (a very short period), then apply the settings."""
         self.topup.set(0.2).wait(10)
         self.lifetime.set(lifetime).wait(10)
-        wait_for(self.current, lambda v: v > 495)
+        wait_for_value(self.current, lambda v: v > 495)
         self.topup.set(topup_period).wait(10)
 
     def restore(self):

@@ -7,9 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from waiting import wait_for
 
 from simbeamline import launcher
 from simbeamline.config import BeamlineConfig
@@ -21,18 +21,6 @@ def simbeamline(*args: str, timeout: float = 120) -> subprocess.CompletedProcess
         [sys.executable, "-m", "simbeamline.cli", *args],
         capture_output=True, text=True, timeout=timeout,
     )
-
-
-def wait_for(condition, timeout: float, what: str):
-    """Poll *condition* until it returns a truthy value; fail naming *what* after *timeout*."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)  # polling interval of a condition wait, not a fixed delay
 
 
 def test_start_is_idempotent_and_status_reports_every_ioc(beamline):

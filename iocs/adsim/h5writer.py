@@ -13,12 +13,21 @@
 
 Single mode stores one 2-D (rows, columns) frame per file; Capture and Stream
 store a 3-D (frames, rows, columns) dataset.
+
+A multi-frame file survives a write that fails part way (disk full, file size
+limit): HDF5 itself cannot close a file cleanly once one of its writes has failed
+(the file is left unreadable), so before each frame the writer reserves on disk
+the space that frame and its metadata can take. A full disk then fails the
+reservation, before HDF5 has touched anything, and the file closes with the frames
+already in it. The unused tail of the reservation is cut off at close.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import struct
 import time
 
 import h5py
@@ -37,6 +46,23 @@ _ATTRIBUTES = (
 )
 #: Seconds between the POSIX and the EPICS epochs.
 EPICS_EPOCH = 631152000
+#: Disk space reserved ahead of a multi-frame file, once, and per frame besides the
+#: frame's bytes (metadata: chunk index, NDAttributes, performance rows).
+RESERVE_FIXED = 256 * 1024
+RESERVE_PER_FRAME = 4096
+
+
+class WriteFailed(Exception):
+    """A multi-frame file whose writing failed after *written* frames; the file
+    was closed with those frames (when *written* > 0) or removed."""
+
+    def __init__(self, cause: BaseException, written: int, total: int | None = None):
+        self.cause = cause
+        self.written = written
+        self.total = total
+        of = f" of {total}" if total is not None else ""
+        kept = f"file closed with {written} frame(s)" if written else "no file written"
+        super().__init__(f"{type(cause).__name__}: {cause} (writing frame {written + 1}{of}; {kept})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +124,7 @@ class NeXusWriter:
         self._perf = []
         kwargs = filter_options(opts)   # raises before the file exists
         self.file = h5py.File(path, "w", libver="latest" if multi else "earliest")
+        self._fd = None
         try:
             entry = self._group(self.file, "entry", "NXentry")
             instrument = self._group(entry, "instrument", "NXinstrument")
@@ -132,6 +159,11 @@ class NeXusWriter:
             self.instrument = instrument
             data_group = self._group(entry, "data", "NXdata")
             data_group["data"] = self.data   # hard link
+            if multi:
+                self.file.flush()
+                self._fd = self.file.id.get_vfd_handle()
+                self._reserve_base = os.fstat(self._fd).st_size + RESERVE_FIXED
+                self._reserved_bytes = 0
         except BaseException:
             self.abort()
             raise
@@ -142,12 +174,35 @@ class NeXusWriter:
         group.attrs["NX_class"] = nx_class
         return group
 
+    def _reserve(self, nbytes: int) -> None:
+        """Make sure the disk holds room for one more frame of *nbytes* (raises
+        OSError, e.g. ENOSPC or EFBIG, before anything is written otherwise)."""
+        # compressed chunks may exceed the raw size a little (filter headers)
+        self._reserved_bytes += nbytes + nbytes // 64 + RESERVE_PER_FRAME
+        target = self._reserve_base + self._reserved_bytes
+        size = os.fstat(self._fd).st_size
+        if target <= size:
+            return
+        if hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(self._fd, size, target - size)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):  # unsupported here
+                    raise
+        os.pwrite(self._fd, b"\0", target - 1)   # no fallocate here: at least the size limit
+
     def add(self, frame: np.ndarray, info: FrameInfo) -> None:
         """Store one frame (a Single-mode file takes exactly one)."""
         t = time.time()
         if self.multi:
-            self.data.resize(self.count + 1, axis=0)
-            self.data[self.count] = frame
+            self._reserve(frame.nbytes)
+            try:
+                self.data.resize(self.count + 1, axis=0)
+                self.data[self.count] = frame
+            except BaseException:
+                self.data.resize(self.count, axis=0)
+                raise
         else:
             if self.count:
                 raise RuntimeError("a Single-mode file holds one frame")
@@ -169,6 +224,17 @@ class NeXusWriter:
             perf = self._group(self.instrument, "performance", "NXcollection")
             perf.create_dataset("timestamp", data=np.array(self._perf, dtype=np.float64).reshape(-1, 5))
         self.file.close()
+        if self._fd is not None:
+            self._fd = None
+            _trim_to_end_of_allocation(self.path)
+
+    def close_after_failure(self) -> None:
+        """After a failed :meth:`add`: keep the frames written (a multi-frame file
+        with at least one) by closing the file, else remove it."""
+        if self.multi and self.count:
+            self.close()
+        else:
+            self.abort()
 
     def abort(self) -> None:
         """Close and remove a file whose writing failed (no partial file is left)."""
@@ -181,15 +247,41 @@ class NeXusWriter:
                 pass
 
 
+def _trim_to_end_of_allocation(path: str) -> None:
+    """Cut a closed file back to the end of what HDF5 allocated (the superblock's
+    end-of-file address; superblock versions 2 and 3, which libver="latest" writes)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if len(head) < 12 or head[:8] != b"\x89HDF\r\n\x1a\n" or head[8] not in (2, 3):
+        return
+    size_of_offsets = head[9]
+    fmt = {4: "<I", 8: "<Q"}.get(size_of_offsets)
+    if fmt is None:
+        return
+    at = 12 + 2 * size_of_offsets       # after base address and extension address
+    (end,) = struct.unpack_from(fmt, head, at)
+    if 0 < end < os.path.getsize(path):
+        os.truncate(path, end)
+
+
 def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
                  opts: WriteOptions, *, multi: bool) -> None:
-    """Write a whole file at once (Single mode, or a Capture buffer)."""
+    """Write a whole file at once (Single mode, or a Capture buffer).
+
+    A multi-frame file that fails part way is closed with the frames written so
+    far and :class:`WriteFailed` says how many; a Single-mode file is removed."""
     writer = NeXusWriter(path, frames[0].shape, frames[0].dtype, opts, multi=multi,
                          expected=len(frames))
     try:
         for frame, info in zip(frames, infos):
             writer.add(frame, info)
         writer.close()
+    except Exception as exc:
+        if not multi:
+            writer.abort()
+            raise
+        writer.close_after_failure()
+        raise WriteFailed(exc, writer.count, len(frames)) from exc
     except BaseException:
         writer.abort()
         raise

@@ -13,7 +13,7 @@ import os
 
 from caproto import SkipWrite
 
-from .h5writer import FrameInfo, NeXusWriter, WriteOptions, write_frames
+from .h5writer import FrameInfo, NeXusWriter, WriteFailed, WriteOptions, write_frames
 from .paths import create_file_path, format_file_name, normalize_file_path
 from .plugins import NDArray, Plugin
 
@@ -67,7 +67,12 @@ class HDF5Plugin(Plugin):
         return await asyncio.get_running_loop().run_in_executor(self.ioc.executor, func, *args)
 
     async def _write(self, arrays: list[NDArray], multi: bool) -> bool:
-        """Write one file of *arrays* under the next file name; False on failure."""
+        """Write one file of *arrays* under the next file name; False on failure.
+
+        A multi-frame (Capture) file that fails part way keeps the frames written
+        before the failure: it is closed with them, named in FullFileName_RBV,
+        counted in NumCaptured_RBV, and those frames leave the buffer."""
+        ioc_name = None
         try:
             ioc_name = self.next_file_name()
             if self.get("FilePathExists_RBV") != "Yes":
@@ -79,6 +84,15 @@ class HDF5Plugin(Plugin):
             options = self.options()
             await self._in_executor(
                 lambda: write_frames(host_name, frames, infos, options, multi=multi))
+        except WriteFailed as exc:
+            await self.post({"WriteFile_RBV": "Done"})
+            if exc.written:
+                del self.buffer[:exc.written]
+                self.captured = exc.written
+                await self.post({"NumCaptured_RBV": exc.written})
+                await self._file_written(ioc_name)
+            await self._failed(exc, ioc_name)
+            return False
         except Exception as exc:
             await self.post({"WriteFile_RBV": "Done"})
             await self._failed(exc)
@@ -87,8 +101,10 @@ class HDF5Plugin(Plugin):
         await self._file_written(ioc_name)
         return True
 
-    async def _failed(self, exc: Exception) -> None:
-        message = f"{type(exc).__name__}: {exc}"
+    async def _failed(self, exc: Exception, ioc_name: str | None = None) -> None:
+        message = str(exc) if isinstance(exc, WriteFailed) else f"{type(exc).__name__}: {exc}"
+        if ioc_name and ioc_name not in message:
+            message = f"{message} [{ioc_name}]"
         log.error("HDF5 write failed: %s", message)
         await self.status(False, message)
         if self.chain.on_write_error is not None:
@@ -230,9 +246,14 @@ class HDF5Plugin(Plugin):
                 await self._in_executor(self.stream.add, array.data,
                                         FrameInfo(array.unique_id, array.timestamp))
             except Exception as exc:
+                # keep what is written: close the file with the frames before this one
                 stream, self.stream = self.stream, None
-                await self._in_executor(stream.abort)
-                await self._failed(exc)
+                failure = WriteFailed(exc, stream.count, target or None)
+                try:
+                    await self._in_executor(stream.close_after_failure)
+                except Exception as close_exc:
+                    failure = close_exc
+                await self._failed(failure, stream.ioc_name)
                 await self.stop_capture()
                 return
         self.captured += 1

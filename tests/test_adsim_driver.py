@@ -15,7 +15,8 @@ from adsim_support import AD, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
-REFERENCE = Path("/work/shared/reference/adsim_pvs.tsv")
+# the project's shared reference data, beside the repository (as in CI)
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "adsim_pvs.tsv"
 PACKAGE_TABLE = Path(__file__).resolve().parents[1] / "iocs" / "adsim" / "pvs.tsv"
 
 

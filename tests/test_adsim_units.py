@@ -102,3 +102,53 @@ def test_writer_failure_leaves_no_partial_file(tmp_path):
     with h5py.File(target, "r") as f:
         assert f["/entry/data/data"].shape == (2, 4, 4)
         np.testing.assert_array_equal(f["/entry/data/data"][1], frame + 1)
+
+
+def test_frame_cache_reuses_the_pattern_only_while_its_parameters_hold():
+    cache = frames.FrameCache()
+    still = frames.SimParams(sim_mode="Peaks", noise=0, offset=3)
+    first = frames.compute_frame(still, 0, np.random.default_rng(0), cache)
+    np.testing.assert_array_equal(first, frames.compute_frame(still, 0, np.random.default_rng(0)))
+    again = frames.compute_frame(still, 1, np.random.default_rng(0), cache)
+    assert again is not first and again.flags.writeable        # a new frame each time
+    np.testing.assert_array_equal(again, first)
+    moved = frames.compute_frame(frames.SimParams(sim_mode="Peaks", noise=0, offset=3, stage_dx=100),
+                                 2, np.random.default_rng(0), cache)
+    np.testing.assert_array_equal(moved, frames.compute_frame(
+        frames.SimParams(sim_mode="Peaks", noise=0, offset=3, stage_dx=100), 2, np.random.default_rng(0)))
+    assert not np.array_equal(moved, first)                     # the stage move is seen
+    dark = frames.compute_frame(frames.SimParams(sim_mode="Peaks", noise=0, offset=3,
+                                                 shutter_open=False), 3, np.random.default_rng(0), cache)
+    assert (dark == 3).all()
+
+
+def test_multi_frame_file_failing_part_way_keeps_its_frames(tmp_path):
+    """write_frames under a file-size limit (a child process, so the limit stays
+    there): the Capture file is closed with the frames that fitted."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "capture.h5"
+    code = f"""
+import resource, sys, numpy as np
+from simbeamline_iocs.adsim import h5writer
+resource.setrlimit(resource.RLIMIT_FSIZE, ({int(2.5 * 2**20)}, {int(2.5 * 2**20)}))
+frames = [np.full((1024, 1024), i + 1, np.uint8) for i in range(5)]
+infos = [h5writer.FrameInfo(i + 1, 1.7e9 + i) for i in range(5)]
+try:
+    h5writer.write_frames({str(target)!r}, frames, infos, h5writer.WriteOptions(), multi=True)
+except h5writer.WriteFailed as exc:
+    print(exc.written, exc)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    written = int(out.stdout.split()[0])
+    assert 0 < written < 5 and "File too large" in out.stdout
+    assert target.stat().st_size <= 2.5 * 2**20
+    with h5py.File(target, "r") as f:
+        data = f["/entry/data/data"]
+        assert data.shape == (written, 1024, 1024)
+        for i in range(written):
+            assert (data[i] == i + 1).all()
+        np.testing.assert_array_equal(f["/entry/instrument/NDAttributes/NDArrayUniqueId"][()],
+                                      np.arange(1, written + 1))

@@ -17,7 +17,7 @@ import time
 import numpy as np
 from caproto import SkipWrite
 
-from .frames import SimParams, clamp_region, compute_frame
+from .frames import FrameCache, SimParams, clamp_region, compute_frame
 from .plugins import NDArray
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Driver:
         self.frame_number = 0
         self.array_counter = 0
         self.rng = np.random.default_rng()
+        self.frame_cache = FrameCache()
         self.loop = None
         reg = ioc.register
         reg("cam1:Acquire", self._put_acquire)
@@ -162,7 +163,8 @@ class Driver:
                 params = self.sim_params()
                 number = self.frame_number
                 self.frame_number += 1
-                frame = await loop.run_in_executor(ioc.executor, compute_frame, params, number, self.rng)
+                frame = await loop.run_in_executor(ioc.executor, compute_frame, params, number,
+                                                   self.rng, self.frame_cache)
                 taken += 1
                 self.array_counter += 1
                 stamp = time.time()

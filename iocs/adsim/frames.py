@@ -124,20 +124,60 @@ def convert(image: np.ndarray, data_type: str) -> np.ndarray:
     return wide.view(np.uint64) if dtype == np.uint64 else wide.astype(dtype)
 
 
-def compute_frame(p: SimParams, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Frame number *n* (0, 1, ... since the IOC started) as a (rows, columns) array."""
+class FrameCache:
+    """What a driver keeps from frame to frame. Like simDetector, which computes its
+    peak pattern again only when a parameter changes, the noiseless Peaks pattern
+    of the current parameters is kept (float32, read-only); the noise is drawn into
+    a scratch buffer that is reused instead of allocated for every frame. One
+    cache serves one driver, whose frames are computed one at a time."""
+
+    def __init__(self):
+        self._key = None
+        self._signal = None
+        self._scratch = None
+
+    def peaks(self, p: SimParams, x: np.ndarray, y: np.ndarray, rng) -> np.ndarray:
+        if p.peak_variation:
+            return _peaks(p, x, y, rng)     # random heights: a new pattern each frame
+        key = dataclasses.astuple(dataclasses.replace(
+            p, data_type="", offset=0.0, noise=0.0, reverse_x=False, reverse_y=False))
+        if key != self._key:
+            signal = _peaks(p, x, y, rng).astype(np.float32)
+            signal.flags.writeable = False
+            self._key, self._signal = key, signal
+        return self._signal
+
+    def scratch(self, shape: tuple[int, int]) -> np.ndarray:
+        if self._scratch is None or self._scratch.shape != shape:
+            self._scratch = np.empty(shape, dtype=np.float32)
+        return self._scratch
+
+
+def compute_frame(p: SimParams, n: int, rng: np.random.Generator,
+                  cache: FrameCache | None = None) -> np.ndarray:
+    """Frame number *n* (0, 1, ... since the IOC started) as a (rows, columns) array.
+
+    With a *cache* (the driver's), the Peaks pattern is reused while its
+    parameters stay the same; the frame returned is always a new array."""
     x, y = _axes(p)
-    signal = _signal(p, n, x, y, rng) if p.shutter_open else None
+    if not p.shutter_open:
+        signal = None
+    elif cache is not None and p.sim_mode == "Peaks":
+        signal = cache.peaks(p, x, y, rng)
+    else:
+        signal = _signal(p, n, x, y, rng)
     if p.sim_mode == "LinearRamp" and signal is not None:
         image = signal  # the ramp carries no offset or noise, as in the driver
     else:
         # float32 keeps a 1024 x 1024 frame at a few milliseconds
+        shape = (y.size, x.size)
+        image = cache.scratch(shape) if cache is not None else np.empty(shape, np.float32)
         if p.noise:
-            image = rng.random((y.size, x.size), dtype=np.float32)
+            rng.random(shape, dtype=np.float32, out=image)
             image *= np.float32(p.noise)
             image += np.float32(p.offset)
         else:
-            image = np.full((y.size, x.size), p.offset, dtype=np.float32)
+            image.fill(p.offset)
         if signal is not None:
             image += signal.astype(np.float32, copy=False)
     if p.reverse_x:

@@ -148,13 +148,12 @@ class NeXusWriter:
             if opts.store_attr:
                 nd = self._group(instrument, "NDAttributes", "NXcollection")
                 nd.attrs["hostname"] = os.uname().nodename
-                for name, dt, description in _ATTRIBUTES:
+                self._nd = nd
+                # a Single-mode file creates them with its one frame's values (add)
+                for name, dt, description in (_ATTRIBUTES if multi else ()):
                     ds = nd.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt,
                                            chunks=(16,))
-                    ds.attrs["NDAttrDescription"] = description
-                    ds.attrs["NDAttrName"] = name
-                    ds.attrs["NDAttrSource"] = "Driver"
-                    ds.attrs["NDAttrSourceType"] = "NDAttrSourceDriver"
+                    self._describe(ds, name, description)
                     self.attrs[name] = ds
             self.instrument = instrument
             data_group = self._group(entry, "data", "NXdata")
@@ -167,6 +166,13 @@ class NeXusWriter:
         except BaseException:
             self.abort()
             raise
+
+    @staticmethod
+    def _describe(ds, name: str, description: str) -> None:
+        ds.attrs["NDAttrDescription"] = description
+        ds.attrs["NDAttrName"] = name
+        ds.attrs["NDAttrSource"] = "Driver"
+        ds.attrs["NDAttrSourceType"] = "NDAttrSourceDriver"
 
     @staticmethod
     def _group(parent, name, nx_class):
@@ -208,12 +214,20 @@ class NeXusWriter:
                 raise RuntimeError("a Single-mode file holds one frame")
             self.data[...] = frame
         sec, nsec = info.epics_ts
-        for name, value in (("NDArrayUniqueId", info.unique_id), ("NDArrayTimeStamp", info.timestamp),
-                            ("NDArrayEpicsTSSec", sec), ("NDArrayEpicsTSnSec", nsec)):
-            ds = self.attrs.get(name)
-            if ds is not None:
-                ds.resize(self.count + 1, axis=0)
-                ds[self.count] = value
+        values = {"NDArrayUniqueId": info.unique_id, "NDArrayTimeStamp": info.timestamp,
+                  "NDArrayEpicsTSSec": sec, "NDArrayEpicsTSnSec": nsec}
+        if self.opts.store_attr and not self.multi:
+            # one call per dataset instead of create, resize and write
+            for name, dt, description in _ATTRIBUTES:
+                ds = self._nd.create_dataset(name, data=np.array([values[name]], dtype=dt),
+                                             maxshape=(None,), chunks=(16,))
+                self._describe(ds, name, description)
+        else:
+            for name, value in values.items():
+                ds = self.attrs.get(name)
+                if ds is not None:
+                    ds.resize(self.count + 1, axis=0)
+                    ds[self.count] = value
         self.count += 1
         if self.opts.store_perform:
             now = time.time()

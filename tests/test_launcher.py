@@ -88,6 +88,7 @@ def test_start_fails_with_the_ioc_log_tail(tmp_path):
         message = str(info.value)
         assert "adsim" in message and "did not answer" in message
         assert "not a valid PV prefix" in message
+        assert not launcher.supervisord_running(bad), "a failed start left supervisord running"
     finally:
         launcher.stop(bad)
     assert not launcher.supervisord_running(bad)

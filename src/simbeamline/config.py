@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from pathlib import Path
 
-#: A PV prefix: EPICS record-name characters, ending with ':' by convention.
-PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_\-:.\[\]<>;]+$")
-
+from simbeamline_iocs.server import check_prefix as ioc_check_prefix
 
 def _state_home() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
@@ -26,13 +23,15 @@ def _data_home() -> Path:
 
 
 def check_prefix(prefix: str, what: str = "prefix") -> str:
-    """Return *prefix* if it is a valid PV prefix, else raise ValueError naming it."""
-    if not PREFIX_PATTERN.match(prefix or ""):
-        raise ValueError(
-            f"{what} {prefix!r} is not a valid PV prefix: use letters, digits and "
-            "_ - : . [ ] < > ; only, for example 'sim:'"
-        )
-    return prefix
+    """Return *prefix* if it is a valid PV prefix, else raise ValueError naming *what*.
+
+    The rule is the IOCs' own (simbeamline_iocs.server.check_prefix), so the command
+    line refuses exactly what an IOC would.
+    """
+    try:
+        return ioc_check_prefix(prefix)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("prefix", what, 1)) from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -152,7 +152,9 @@ def start(config: BeamlineConfig | None = None, timeout: float = 30.0) -> bool:
     """Start the IOCs under supervisord and wait until every one answers.
 
     Does nothing (but wait) when the beamline is already running. Returns True if
-    this call started supervisord, False if it was already running.
+    this call started supervisord, False if it was already running. If an IOC does
+    not answer, a supervisord this call started is stopped again before raising, so
+    a failed start leaves nothing running.
     """
     config = config or BeamlineConfig.from_env()
     started = False
@@ -182,7 +184,12 @@ def start(config: BeamlineConfig | None = None, timeout: float = 30.0) -> bool:
         for info in rpc.supervisor.getAllProcessInfo():
             if info["statename"] not in ("RUNNING", "STARTING"):
                 rpc.supervisor.startProcess(info["name"], False)
-    wait_until_answering(config, timeout)
+    try:
+        wait_until_answering(config, timeout)
+    except LauncherError:
+        if started:
+            stop(config)
+        raise
     return started
 
 

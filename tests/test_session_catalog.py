@@ -234,3 +234,131 @@ def test_a_custom_catalog_name_is_reachable_by_name(tmp_path, intake_path, monke
     written = run_child(WRITE_SIM_RUN, config)
     read = run_child(READ_NAMED, config)
     assert read == {"v2": [written["uid"]], "v1": written["uid"]}
+
+
+# --- By name in a fresh shell: no `import simbeamline`, no INTAKE_PATH, no set-up ---------
+
+READ_IN_A_FRESH_SHELL = r"""
+import json, sys
+import databroker
+from databroker import Broker
+imported_by_databroker = "simbeamline" in sys.modules
+cat = databroker.catalog["simbeamline"]
+db = Broker.named("simbeamline")
+runs = {}
+for uid in cat:
+    images = cat[uid].primary.read()["spot_img"]
+    runs[uid] = {"scan_id": cat[uid].metadata["start"]["scan_id"],
+                 "v2_sums": [float(images[i].sum()) for i in range(images.shape[0])],
+                 "v1_sums": [float(im.sum()) for im in db[uid].data("spot_img")]}
+print(json.dumps({"imported_by_databroker": imported_by_databroker, "runs": runs,
+                  "v1_last": db[-1].start["uid"]}))
+"""
+
+
+def _tree(root: Path) -> dict:
+    """Every file and folder under *root*, with size and modification time."""
+    return {str(p): (p.is_dir(), p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))}
+
+
+def _fresh_shell(code: str, home: Path, **env: str) -> dict:
+    """Run *code* in a fresh Python with only PATH, HOME and *env* set, in *home*;
+    return the JSON object it prints last, and check that it wrote nothing there
+    beyond what databroker and intake write for any catalog (matplotlib's font
+    cache, intake's ~/.intake/persisted), which a first child creates before the
+    snapshot."""
+    import os
+
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), **env}
+
+    def child(source):
+        result = subprocess.run([sys.executable, "-c", source], cwd=home, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"child failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    child("import databroker, intake.container.persist")
+    before = _tree(home)
+    out = child(code)
+    assert _tree(home) == before, "reading the catalog wrote or changed files"
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def runs_in_default_data_dir(beamline, tmp_path_factory):
+    """A fresh HOME whose default data directory (~/.local/share/simbeamline) holds two
+    runs a session wrote: (home, [what each writer printed])."""
+    home = tmp_path_factory.mktemp("home")
+    config = private_config(beamline, home / ".local" / "share" / "simbeamline")
+    return home, [run_child(WRITE_RUN, config, "2"), run_child(WRITE_RUN, config, "1")]
+
+
+@pytest.mark.parametrize("data_dir_variable", [True, False], ids=["DATA_DIR-set", "DATA_DIR-unset"])
+@pytest.mark.parametrize("virtual_env", [False, True], ids=["plain", "activated-venv"])
+def test_fresh_shell_reads_the_runs_by_name_without_importing_simbeamline(
+        runs_in_default_data_dir, data_dir_variable, virtual_env):
+    """databroker.catalog['simbeamline'] and Broker.named('simbeamline') in a process that
+    never imports simbeamline and has no INTAKE_PATH: the package's intake.catalogs
+    entry point, with the data directory from SIMBEAMLINE_DATA_DIR or, unset, the default."""
+    home, written = runs_in_default_data_dir
+    env = {}
+    if data_dir_variable:
+        env["SIMBEAMLINE_DATA_DIR"] = str(home / ".local" / "share" / "simbeamline")
+    if virtual_env:
+        env["VIRTUAL_ENV"] = sys.prefix  # as `source .venv/bin/activate` sets it
+    read = _fresh_shell(READ_IN_A_FRESH_SHELL, home, **env)
+    assert not read["imported_by_databroker"], "the entry point is loaded only when used"
+    assert set(read["runs"]) == {w["uid"] for w in written}
+    for w in written:
+        got = read["runs"][w["uid"]]
+        assert got["scan_id"] == w["scan_id"]
+        assert got["v2_sums"] == w["sums"] == got["v1_sums"]
+    assert read["v1_last"] == written[-1]["uid"]
+
+
+READ_SHIPPED_YAML = r"""
+import json, sys
+import intake
+cat = intake.open_catalog(sys.argv[1])["simbeamline"]
+print(json.dumps({"uids": list(cat), "paths": list(cat.paths)}))
+"""
+
+
+def test_shipped_yaml_finds_the_default_data_dir_without_the_variable(tmp_path):
+    """The shipped intake YAML with SIMBEAMLINE_DATA_DIR unset (its env() renders empty,
+    here even after the package's import-time set-up, which a bad SIMBEAMLINE_CA_PORT
+    skips): the driver takes the default data directory. No IOC needed."""
+    from simbeamline.catalog_path import CATALOGS_DIR
+    from simbeamline.config import BeamlineConfig
+
+    home = tmp_path / "home"
+    data_dir = home / ".local" / "share" / "simbeamline"
+    config = BeamlineConfig(data_dir=data_dir, run_dir=tmp_path / "run")
+    written = run_child(WRITE_SIM_RUN, config)
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-c", READ_SHIPPED_YAML, str(CATALOGS_DIR / "simbeamline.yml")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={"PATH": os.environ["PATH"], "HOME": str(home), "SIMBEAMLINE_CA_PORT": "not-a-port"})
+    assert result.returncode == 0, result.stderr
+    read = json.loads(result.stdout.strip().splitlines()[-1])
+    assert read == {"uids": [written["uid"]], "paths": [f"{data_dir}/catalog/*.msgpack"]}
+
+
+def test_the_driver_without_paths_uses_the_configured_data_dir(tmp_path, monkeypatch):
+    from simbeamline.catalog import BeamlineCatalog
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.delenv("SIMBEAMLINE_DATA_DIR", raising=False)
+    default = f"{tmp_path}/.local/share/simbeamline/catalog/*.msgpack"
+    assert BeamlineCatalog().paths == [default]
+    assert BeamlineCatalog(data_dir="").paths == [default]
+    monkeypatch.setenv("SIMBEAMLINE_DATA_DIR", "")  # set but empty: still the default
+    assert BeamlineCatalog(data_dir="").paths == [default]
+    monkeypatch.setenv("SIMBEAMLINE_DATA_DIR", str(tmp_path / "d"))
+    assert BeamlineCatalog(data_dir="").paths == [f"{tmp_path}/d/catalog/*.msgpack"]
+    assert BeamlineCatalog(data_dir=tmp_path / "e").paths == [f"{tmp_path}/e/catalog/*.msgpack"]
+    assert BeamlineCatalog(paths=[f"{tmp_path}/f/*.msgpack"]).paths == [f"{tmp_path}/f/*.msgpack"]

@@ -4,9 +4,10 @@ Every run is one ``<uid>.msgpack`` file under ``<data_dir>/catalog``; the spot
 cameras' frames are ``.npy`` files under ``<data_dir>/frames`` that the runs'
 Resource/Datum documents point to (spec ``NPY_SEQ``, read by ophyd's registered
 handler, so no handler code of ours). Runs survive restarts, and the catalog is
-reachable by name from any process that imported :mod:`simbeamline`
-(``databroker.catalog["simbeamline"]``, ``Broker.named("simbeamline")``) through
-the intake YAML shipped in ``simbeamline/catalogs``.
+reachable by name from any process (``databroker.catalog["simbeamline"]``,
+``Broker.named("simbeamline")``) through the package's ``intake.catalogs`` entry
+point (:mod:`simbeamline.catalog_entry`), and, once :mod:`simbeamline` is imported,
+also through the intake YAML shipped in ``simbeamline/catalogs``.
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ import event_model
 from databroker._drivers.msgpack import BlueskyMsgpackCatalog
 from databroker.v1 import ALL, Broker, Header, Results, _ensure_list
 
+from .catalog_path import configured_catalog_dir
+
 
 #: How often the filler retries a frame file that is not (yet) there, in seconds.
 RETRY_INTERVALS = (0.05, 0.2)
@@ -248,11 +250,23 @@ class BeamlineBroker(Broker):
 class BeamlineCatalog(BlueskyMsgpackCatalog):
     """databroker's msgpack catalog whose v1 accessor is :class:`BeamlineBroker`.
 
-    The intake YAML names this class as its driver, so ``databroker.catalog[name]``
-    gives it too.
+    The intake YAML names this class as its driver, and the ``intake.catalogs``
+    entry point builds one, so ``databroker.catalog[name]`` gives it too.
+
+    With no *paths* (None or empty, as the shipped YAML gives) the runs are
+    ``<data_dir>/catalog/*.msgpack``; with no *data_dir* either (the YAML's
+    ``{{ env('SIMBEAMLINE_DATA_DIR') }}`` in a fresh shell), the configured data
+    directory's: SIMBEAMLINE_DATA_DIR, else ``~/.local/share/simbeamline``.
     """
 
     name = "simbeamline-msgpack-catalog"
+
+    def __init__(self, paths=None, *, data_dir=None, **kwargs):
+        if isinstance(paths, str):
+            paths = [paths]
+        if not paths or not any(paths):
+            paths = [str(configured_catalog_dir(data_dir) / "*.msgpack")]
+        super().__init__(paths, **kwargs)
 
     @property
     def v1(self):

@@ -29,6 +29,20 @@ def catalog_dir(config: BeamlineConfig) -> Path:
     return config.data_dir / "catalog"
 
 
+def configured_catalog_dir(data_dir: str | Path | None = None) -> Path:
+    """The catalog directory of *data_dir*, or, if that is None or empty, of the
+    configured data directory: SIMBEAMLINE_DATA_DIR, else the default
+    (``~/.local/share/simbeamline``), as :meth:`BeamlineConfig.from_env` reads it.
+
+    Only that variable is read, so a bad SIMBEAMLINE_PREFIX or _CA_PORT (reported
+    when a session starts) does not stop anyone reading the runs.
+    """
+    if not data_dir:
+        value = os.environ.get("SIMBEAMLINE_DATA_DIR")
+        data_dir = BeamlineConfig.from_env({"SIMBEAMLINE_DATA_DIR": value} if value else {}).data_dir
+    return catalog_dir(BeamlineConfig(data_dir=Path(data_dir).expanduser()))
+
+
 def frames_dir(config: BeamlineConfig) -> Path:
     """Where the spot cameras' frame files live (inside ``data_dir``, the Resources' root)."""
     return config.data_dir / "frames"
@@ -73,7 +87,9 @@ def register_with_intake(config: BeamlineConfig | None = None) -> None:
     intake is not imported. Otherwise intake is imported and its list extended,
     because intake 0.6 cannot split a multi-folder INTAKE_PATH of absolute POSIX paths
     (its separator pattern skips ':' before '/'). ``databroker.catalog`` is built when
-    databroker is first imported, so import simbeamline before databroker.
+    databroker is first imported, so import simbeamline before databroker for a
+    custom name (the default name is also the package's ``intake.catalogs`` entry
+    point, :mod:`simbeamline.catalog_entry`, found with nothing imported first).
     """
     config = config or BeamlineConfig.from_env()
     os.environ.setdefault("SIMBEAMLINE_DATA_DIR", str(config.data_dir))

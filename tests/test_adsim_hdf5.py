@@ -193,8 +193,18 @@ def test_ophyd_simdetector_with_hdf5_stream_plugin(ad, beamline, ioc_dir):
 
     det = Det(beamline.ad_prefix, name="det")
     det.wait_for_connection(timeout=30)
+    # Connect the lazy signals trigger() touches (ADTriggerStatus subscribes to the
+    # cam's array_counter): otherwise the first trigger() connects them and takes
+    # ~100 ms, so a 10 ms acquisition's 1 -> 0 edge can finish ophyd's status before
+    # trigger() returns it, and trigger() returns None (the SingleTrigger race in
+    # DESIGN.md's pitfalls; a client-side race, not the IOC's).
+    for signal in (det.cam.array_counter, det.cam.num_images, det.cam.acquire):
+        signal.wait_for_connection(timeout=30)
     det.read_attrs = ["hdf5"]
-    det.cam.stage_sigs.update(acquire_time=0.01, acquire_period=0.02, num_images=1)
+    # 0.2 s exposures: ophyd's SingleTrigger returns None if the acquisition's 1 -> 0
+    # edge is processed before trigger() returns (its dispatch takes a few ms, more on
+    # a loaded machine); this test is about Stream files, not about that race
+    det.cam.stage_sigs.update(acquire_time=0.2, acquire_period=0.25, num_images=1)
     ad.put("cam1:WaitForPlugins", "Yes")    # ophyd's SimDetectorCam has no such component
     ad.put("HDF1:Compression", "None")
     ad.put("HDF1:LazyOpen", "No")           # ophyd names the file when it stages

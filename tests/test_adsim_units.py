@@ -152,3 +152,34 @@ except h5writer.WriteFailed as exc:
             assert (data[i] == i + 1).all()
         np.testing.assert_array_equal(f["/entry/instrument/NDAttributes/NDArrayUniqueId"][()],
                                       np.arange(1, written + 1))
+
+
+def test_a_failed_acquisition_keeps_error_state_and_its_message():
+    """An acquisition that raises ends with DetectorState=Error and the exception's
+    message, not Idle / "Acquisition completed" (the client must not see success)."""
+    import asyncio
+
+    from simbeamline_iocs.adsim.ioc import ADSimIOC
+
+    async def scenario():
+        ioc = ADSimIOC("unit:")
+        try:
+            async def broken_publish(port, array):
+                raise RuntimeError("plugin exploded")
+
+            ioc.plugins.publish = broken_publish
+            await ioc.post_many({"cam1:AcquireTime": 0.0, "cam1:AcquirePeriod": 0.0,
+                                 "cam1:ArrayCallbacks": "Enable", "cam1:ImageMode": "Single",
+                                 "cam1:SizeX": 16, "cam1:SizeY": 16})
+            done = asyncio.Event()
+            await asyncio.wait_for(ioc.driver._acquire(done), 30)
+            assert done.is_set()
+            return {s: ioc.get(s) for s in ("cam1:DetectorState_RBV", "cam1:StatusMessage_RBV",
+                                            "cam1:Acquire_RBV", "cam1:AcquireBusy")}
+        finally:
+            ioc.executor.shutdown(wait=True)
+
+    state = asyncio.run(scenario())
+    assert state["cam1:DetectorState_RBV"] == "Error"
+    assert "plugin exploded" in str(state["cam1:StatusMessage_RBV"])
+    assert state["cam1:Acquire_RBV"] == "Done" and state["cam1:AcquireBusy"] == "Done"

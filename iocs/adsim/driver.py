@@ -143,6 +143,7 @@ class Driver:
         ioc = self.ioc
         loop = asyncio.get_running_loop()
         aborted = False
+        failed = False
         try:
             await ioc.post_many({"cam1:DetectorState_RBV": "Acquire", "cam1:NumImagesCounter_RBV": 0,
                                  "cam1:Acquire_RBV": "Acquiring", "cam1:AcquireBusy": "Acquiring",
@@ -191,13 +192,16 @@ class Driver:
                 await ioc.plugins.drain()
         except Exception as exc:
             log.exception("acquisition failed")
+            failed = True
             await ioc.post_many({"cam1:DetectorState_RBV": "Error",
                                  "cam1:StatusMessage_RBV": str(exc)[:39]})
         finally:
-            state = "Aborted" if aborted else "Idle"
-            await ioc.post_many({"cam1:DetectorState_RBV": state,
-                                 "cam1:StatusMessage_RBV": "Acquisition aborted" if aborted else "Acquisition completed",
-                                 "cam1:Acquire": "Done",
+            # an acquisition that failed keeps DetectorState=Error and its message
+            if not failed:
+                await ioc.post_many({
+                    "cam1:DetectorState_RBV": "Aborted" if aborted else "Idle",
+                    "cam1:StatusMessage_RBV": "Acquisition aborted" if aborted else "Acquisition completed"})
+            await ioc.post_many({"cam1:Acquire": "Done",
                                  "cam1:Acquire_RBV": "Done",
                                  "cam1:AcquireBusy": "Done"})
             done.set()

@@ -1,8 +1,10 @@
 """The storage ring's beam current: about 500 mA, slow decay, periodic top-up.
 
 Physics (plain functions below): the current decays exponentially with the beam
-lifetime, ``I(t) = I_fill * exp(-(t - t_fill) / lifetime)``; every ``topup_period``
-seconds an injection brings it back to ``I_fill`` (500 mA); a little Gaussian noise
+lifetime, ``I(t) = I_0 * exp(-(t - t_0) / lifetime)`` from an anchor ``(t_0, I_0)``:
+the last top-up, or the last change of lifetime (a new lifetime applies from the
+moment it is set, never to the decay before it); every ``topup_period``
+seconds an injection brings it back to 500 mA; a little Gaussian noise
 is added to what is published. With the defaults (lifetime 10 h, top-up every
 10 min) the current stays between about 491.7 and 500 mA.
 
@@ -42,17 +44,37 @@ def decayed_current(fill_current: float, elapsed: float, lifetime: float) -> flo
 
 @dataclasses.dataclass
 class RingState:
-    """The ring between top-ups: when it was last filled, and to what current."""
+    """The ring between top-ups.
+
+    Two clocks, kept apart: the top-up schedule (``last_fill``, when the last
+    injection happened) and the decay's anchor (``anchor_time``, ``anchor_current``:
+    a moment and the current then, from which the present lifetime applies). A
+    top-up moves both; a change of lifetime moves only the anchor, so the new
+    lifetime applies from that moment on and never rewrites the decay before it.
+    """
 
     last_fill: float                      #: time of the last top-up (s, monotonic)
-    fill_current: float = FILL_CURRENT
+    anchor_current: float = FILL_CURRENT  #: current at ``anchor_time`` (mA)
+    anchor_time: float | None = None      #: start of the present decay (default: last_fill)
+
+    def __post_init__(self):
+        if self.anchor_time is None:
+            self.anchor_time = self.last_fill
 
     def current(self, now: float, lifetime: float, topup_period: float) -> float:
         """The noiseless current at *now*, topping up first if a top-up is due."""
         if now - self.last_fill >= topup_period:
             self.last_fill = now
-            self.fill_current = FILL_CURRENT
-        return decayed_current(self.fill_current, now - self.last_fill, lifetime)
+            self.anchor_time = now
+            self.anchor_current = FILL_CURRENT
+        return decayed_current(self.anchor_current, now - self.anchor_time, lifetime)
+
+    def reanchor(self, now: float, lifetime: float) -> None:
+        """Before the lifetime changes: fix the decay so far (under *lifetime*, the
+        one that held until *now*) as the starting point of the next one."""
+        self.anchor_current = decayed_current(self.anchor_current, now - self.anchor_time,
+                                              lifetime)
+        self.anchor_time = now
 
 
 def noisy(current: float, rng: np.random.Generator, sigma: float = NOISE_SIGMA) -> float:
@@ -92,4 +114,7 @@ class RingCurrent(PVGroup):
 
     @lifetime.putter
     async def lifetime(self, instance, value):
-        return await accept(instance, positive_finite(value, "lifetime"))
+        value = positive_finite(value, "lifetime")
+        # the old lifetime governed the decay until now; the new one applies from now
+        self.state.reanchor(time.monotonic(), instance.value)
+        return await accept(instance, value)

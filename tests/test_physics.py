@@ -33,6 +33,21 @@ def test_ring_tops_up_after_the_period_and_not_before():
     assert state.last_fill == 10.0
 
 
+def test_changing_the_lifetime_applies_from_then_on_and_keeps_the_topup_schedule():
+    state = ring.RingState(last_fill=0.0)
+    at_change = state.current(300.0, ring.DEFAULT_LIFETIME, ring.DEFAULT_TOPUP_PERIOD)
+    assert at_change == pytest.approx(500.0 * math.exp(-300.0 / ring.DEFAULT_LIFETIME))
+    state.reanchor(300.0, ring.DEFAULT_LIFETIME)      # lifetime 10 h -> 20 s at t = 300 s
+    # no jump: the past decay stays as it was; the new lifetime governs what follows
+    assert state.current(300.0, 20.0, ring.DEFAULT_TOPUP_PERIOD) == pytest.approx(at_change)
+    assert state.current(320.0, 20.0, ring.DEFAULT_TOPUP_PERIOD) == pytest.approx(at_change / math.e)
+    # the top-up schedule still counts from the last fill, not from the change
+    assert state.current(599.0, 20.0, ring.DEFAULT_TOPUP_PERIOD) < 1.0
+    assert state.current(600.0, 20.0, ring.DEFAULT_TOPUP_PERIOD) == pytest.approx(500.0)
+    assert state.last_fill == 600.0
+    assert state.current(620.0, 20.0, ring.DEFAULT_TOPUP_PERIOD) == pytest.approx(500.0 / math.e)
+
+
 def test_ring_stays_in_range_with_default_settings():
     state = ring.RingState(last_fill=0.0)
     rng = np.random.default_rng(1)

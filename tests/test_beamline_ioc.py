@@ -243,7 +243,7 @@ def test_set_redefines_the_position_without_moving(beamline, dotx):
         assert 1 not in moving
     finally:
         dotx.user_offset.put(0.0, wait=True)
-        dotx.user_readback.unsubscribe(token)
+        dotx.motor_is_moving.unsubscribe(token)
     wait_for_value(dotx.user_readback, lambda value: value == 0.0)
     assert get(f"{pv}.HLM")[0] == 250.0
 

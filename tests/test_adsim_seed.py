@@ -212,6 +212,17 @@ def test_seed_num_frames_line_is_a_client_side_error():
     AttributeError in ophyd before any PV is touched, whatever the IOC: this pins
     that fact, so the substitution in :func:`recapitulation` stays justified."""
     from apstools.devices import SimDetectorCam_V34
+    from ophyd.device import Staged
 
     assert "num_frames" not in SimDetectorCam_V34.component_names
     assert "num_images" in SimDetectorCam_V34.component_names
+    # the seed's line, on a camera no IOC serves: staging fails naming the attribute
+    cam = SimDetectorCam_V34("simbeamline-no-such-ioc:cam1:", name="cam")
+    try:
+        cam.stage_sigs["num_frames"] = 1
+        with pytest.raises(AttributeError, match="num_frames"):
+            cam.stage()
+        cam.unstage()            # the failed stage left it partially staged
+        assert cam._staged == Staged.no
+    finally:
+        cam.destroy()

@@ -33,7 +33,7 @@ from caproto import AlarmSeverity, AlarmStatus, SkipWrite
 from caproto.server import PVGroup, SubGroup, pvproperty
 from caproto.server.server import PvpropertyDouble
 
-from .validation import accept
+from .validation import accept, non_negative_finite, positive_finite
 
 #: RBV update period during a move (s): about 20 Hz.
 TICK = 0.05
@@ -316,16 +316,12 @@ class MotorRecord(PVGroup):
     @motor.fields.velocity.putter
     async def motor(fields, instance, value):
         """VELO must be a positive, finite speed."""
-        if not (math.isfinite(value) and value > 0):
-            raise MotorRefused(f"velocity {value!r} must be a positive finite number")
-        return await accept(instance, value)
+        return await accept(instance, positive_finite(value, "velocity", "units per second"))
 
     @motor.fields.seconds_to_velocity.putter
     async def motor(fields, instance, value):
         """ACCL must be a non-negative, finite time."""
-        if not (math.isfinite(value) and value >= 0):
-            raise MotorRefused(f"acceleration time {value!r} must be >= 0 and finite")
-        return await accept(instance, value)
+        return await accept(instance, non_negative_finite(value, "acceleration time"))
 
     @motor.fields.user_high_limit.putter
     async def motor(fields, instance, value):

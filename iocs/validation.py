@@ -19,6 +19,13 @@ def positive_finite(value: float, what: str, unit: str = "seconds") -> float:
     return value
 
 
+def non_negative_finite(value: float, what: str, unit: str = "seconds") -> float:
+    """Return *value* if it is a finite number >= 0, else raise ValueError naming it."""
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{what} {value!r} must be a non-negative, finite number of {unit}")
+    return value
+
+
 async def accept(instance, value):
     """Clear a previous refusal's alarm on *instance*, then let *value* be written."""
     if instance.alarm.severity != AlarmSeverity.NO_ALARM:

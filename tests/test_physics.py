@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from simbeamline_iocs import motor, ring, spotcam
-from simbeamline_iocs.validation import positive_finite
+from simbeamline_iocs.validation import non_negative_finite, positive_finite
 
 SHAPE = (480, 640)
 
@@ -62,6 +62,14 @@ def test_positive_finite_refuses_bad_times(bad):
     with pytest.raises(ValueError, match="positive, finite"):
         positive_finite(bad, "exposure")
     assert positive_finite(0.25, "exposure") == 0.25
+
+
+@pytest.mark.parametrize("bad", [-0.1, -math.inf, math.nan, math.inf])
+def test_non_negative_finite_refuses_bad_times_and_accepts_zero(bad):
+    with pytest.raises(ValueError, match="non-negative, finite"):
+        non_negative_finite(bad, "acceleration time")
+    assert non_negative_finite(0.0, "acceleration time") == 0.0
+    assert non_negative_finite(0.25, "acceleration time") == 0.25
 
 
 # --- motor ---------------------------------------------------------------------------

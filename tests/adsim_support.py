@@ -1,14 +1,13 @@
 """Helpers for the ADSimDetector IOC tests: Channel Access puts/gets with pyepics,
-a wait-for-condition, acquisition set-ups, and an extra IOC process of our own."""
+a wait-for-condition, acquisition set-ups, and the host path of an IOC directory.
+(An extra IOC process of a test's own: :mod:`adsim_extra`.)"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import epics
+from simbeamline_iocs.adsim.paths import PathMap
 from waiting import wait_for  # noqa: F401  (re-exported for the adsim tests)
 
 TIMEOUT = 30.0
@@ -108,51 +107,6 @@ class AD:
 
 def host_dir(config, ioc_dir: str) -> Path:
     """Where the test beamline's IOC writes what it calls *ioc_dir*."""
-    mapped_ioc, mapped_host = config.ad_path_map.split(",")[0].split("=")
-    assert ioc_dir.startswith(mapped_ioc)
-    return Path(mapped_host + ioc_dir[len(mapped_ioc):])
-
-
-class ExtraIOC:
-    """An ADSimDetector IOC process of a test's own (port 5082 unless told), for
-    options the shared beamline does not use (a different path map)."""
-
-    def __init__(self, prefix: str, args: list[str], *, port: int | None = None,
-                 host: str = "127.0.0.1", log_path: Path | None = None):
-        self.prefix = prefix
-        self.port = port or int(os.environ.get("SIMBEAMLINE_EXTRA_CA_PORT", "5082"))
-        self.host = host
-        self.args = args
-        self.log_path = log_path
-        self.proc = None
-
-    def __enter__(self):
-        env = dict(os.environ)
-        env.update({"EPICS_CA_SERVER_PORT": str(self.port), "EPICS_CAS_SERVER_PORT": str(self.port),
-                    "EPICS_CAS_INTF_ADDR_LIST": self.host, "SIMBEAMLINE_AD_PREFIX": self.prefix,
-                    "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
-                    "EPICS_CAS_BEACON_ADDR_LIST": "127.255.255.255"})
-        log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen([sys.executable, "-m", "simbeamline_iocs.adsim", *self.args],
-                                     env=env, stdout=log, stderr=subprocess.STDOUT)
-        address = f"{self.host}:{self.port}"
-        current = os.environ.get("EPICS_CA_ADDR_LIST", "")
-        if address not in current.split():
-            # pyepics reads the address list when its context starts: the tests
-            # that use an extra IOC set SIMBEAMLINE_EXTRA_CA_PORT's address up front.
-            pass
-        ad = AD(self.prefix)
-        wait_for(lambda: self.proc.poll() is not None or
-                 epics.get_pv(ad.name("cam1:Acquire_RBV"), form="native").wait_for_connection(1.0),
-                 60, f"{self.prefix} IOC to answer")
-        assert self.proc.poll() is None, "extra IOC exited"
-        return ad
-
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+    path_map = PathMap.parse(config.ad_path_map)
+    assert path_map.covers(ioc_dir), f"{ioc_dir} is outside the path map {path_map}"
+    return Path(path_map.to_host(ioc_dir))

@@ -8,15 +8,16 @@ import pathlib
 
 import numpy as np
 import pytest
+from simbeamline_iocs.adsim.paths import PathMap
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def host_mount(config) -> pathlib.Path:
     """The host directory the IOC calls /tmp (the test beamline's path map)."""
-    ioc_dir, host_dir = config.ad_path_map.split(",")[0].split("=")
-    assert ioc_dir == "/tmp"
-    return pathlib.Path(host_dir)
+    path_map = PathMap.parse(config.ad_path_map)
+    assert path_map.covers("/tmp")
+    return pathlib.Path(path_map.to_host("/tmp"))
 
 
 def recapitulation(IOC, BLUESKY_MOUNT_PATH, NUM_FRAMES=1, count_num=1):

@@ -75,6 +75,10 @@ def test_path_map_and_create_directory(tmp_path):
     assert m.to_host("/data") == f"{tmp_path}/data"
     with pytest.raises(ValueError):
         paths.PathMap.parse("relative=/x")
+    assert m.ioc_roots() == ["/tmp", "/data"]                 # in the order given
+    assert m.covers("/tmp/a") and m.covers("/data") and not m.covers("/tmpx/a")
+    nested = paths.PathMap.parse("/tmp=/a,/tmp/x/=/b/")     # longest IOC directory wins
+    assert nested.to_host("/tmp/x/y/") == "/b/y/" and nested.to_host("/tmp/y") == "/a/y"
     (tmp_path / "ioc_tmp").mkdir()
     with pytest.raises(OSError):
         paths.create_file_path("/tmp/a/b/c/", -2, m)        # 3 levels missing, 2 allowed

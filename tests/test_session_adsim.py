@@ -9,8 +9,23 @@ from pathlib import Path
 import pytest
 
 from session_support import new_session, private_config
+from simbeamline_iocs.adsim.paths import PathMap
 
 pytestmark = pytest.mark.timeout(300)
+
+
+def test_path_templates_read_where_the_ioc_writes(tmp_path):
+    """The read template is the write template through the IOC's own path map: the
+    longest mapped IOC directory wins, as in the IOC; empty items are skipped."""
+    from simbeamline.adsimdet import path_templates
+    from simbeamline.config import BeamlineConfig
+
+    spec = f",/tmp={tmp_path}/ioc_tmp,/tmp/simbeamline={tmp_path}/images"
+    write, read = path_templates(BeamlineConfig(ad_path_map=spec))
+    assert write == "/tmp/simbeamline/%Y/%m/%d/"
+    assert read == f"{tmp_path}/images/%Y/%m/%d/" == PathMap.parse(spec).to_host(write)
+    with pytest.raises(ValueError, match="IOCDIR=HOSTDIR"):
+        path_templates(BeamlineConfig(ad_path_map="tmp=/x"))
 
 
 @pytest.fixture(scope="module")
@@ -45,4 +60,5 @@ def test_count_and_read_back_as_the_example_does(ns):
         resource["resource_kwargs"]["filename"],
         resource["resource_kwargs"]["frame_per_point"] - 1))
     assert file_name.exists()
-    assert str(file_name).startswith(ns["config"].ad_path_map.split("=", 1)[1].split(",")[0])
+    path_map = PathMap.parse(ns["config"].ad_path_map)
+    assert str(file_name).startswith(path_map.to_host(path_map.ioc_roots()[0]) + "/")

@@ -18,8 +18,9 @@ class PathMap:
     """
 
     def __init__(self, pairs: list[tuple[str, str]] | None = None):
-        self.pairs = sorted(((os.path.normpath(i), os.path.normpath(h)) for i, h in pairs or []),
-                            key=lambda pair: len(pair[0]), reverse=True)
+        #: (IOC directory, host directory), normalized, in the order given
+        self.pairs = [(os.path.normpath(i), os.path.normpath(h)) for i, h in pairs or []]
+        self._longest_first = sorted(self.pairs, key=lambda pair: len(pair[0]), reverse=True)
 
     @classmethod
     def parse(cls, *specs: str) -> "PathMap":
@@ -33,15 +34,30 @@ class PathMap:
                 pairs.append((ioc_dir, host_dir))
         return cls(pairs)
 
+    def _match(self, ioc_path: str):
+        norm = os.path.normpath(ioc_path) if ioc_path else ioc_path
+        for ioc_dir, host_dir in self._longest_first:
+            if norm == ioc_dir or norm.startswith(ioc_dir.rstrip("/") + "/"):
+                return norm, ioc_dir, host_dir
+        return None
+
+    def covers(self, ioc_path: str) -> bool:
+        """True if *ioc_path* lies in a mapped IOC directory."""
+        return self._match(ioc_path) is not None
+
     def to_host(self, ioc_path: str) -> str:
         """The host path of *ioc_path* (which the IOC reports to clients)."""
-        norm = os.path.normpath(ioc_path) if ioc_path else ioc_path
-        for ioc_dir, host_dir in self.pairs:
-            if norm == ioc_dir or norm.startswith(ioc_dir.rstrip("/") + "/"):
-                rest = norm[len(ioc_dir):].lstrip("/")
-                mapped = os.path.join(host_dir, rest) if rest else host_dir
-                return mapped + ("/" if ioc_path.endswith("/") and not mapped.endswith("/") else "")
-        return ioc_path
+        match = self._match(ioc_path)
+        if match is None:
+            return ioc_path
+        norm, ioc_dir, host_dir = match
+        rest = norm[len(ioc_dir):].lstrip("/")
+        mapped = os.path.join(host_dir, rest) if rest else host_dir
+        return mapped + ("/" if ioc_path.endswith("/") and not mapped.endswith("/") else "")
+
+    def ioc_roots(self) -> list[str]:
+        """The mapped IOC directories, in the order given."""
+        return [ioc for ioc, _ in self.pairs]
 
     def host_roots(self) -> list[str]:
         return [host for _, host in self.pairs]

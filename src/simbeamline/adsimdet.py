@@ -18,6 +18,7 @@ import warnings
 from apstools.devices import SimDetectorCam_V34, ad_creator, ensure_AD_plugin_primed
 from ophyd.areadetector.filestore_mixins import FileStoreHDF5SingleIterativeWrite
 from ophyd.areadetector.plugins import HDF5Plugin_V34 as HDF5Plugin
+from simbeamline_iocs.adsim.paths import PathMap
 
 from .config import BeamlineConfig
 
@@ -76,18 +77,20 @@ class CustomHDF5Plugin(FileStoreHDF5SingleIterativeWrite, HDF5Plugin):
 
 
 def path_templates(config: BeamlineConfig) -> tuple[str, str]:
-    """(write, read) path templates: the IOC's view and this host's view of IMAGE_DIR."""
-    first = config.ad_path_map.split(",")[0]
-    ioc_dir, sep, host_dir = first.partition("=")
-    if not sep or not ioc_dir.startswith("/") or not host_dir.startswith("/"):
+    """(write, read) path templates: the IOC's view of IMAGE_DIR under the first
+    mapped IOC directory, and where this host sees it (the IOC's own path map)."""
+    try:
+        path_map = PathMap.parse(config.ad_path_map)
+    except ValueError as exc:
+        raise ValueError(f"SIMBEAMLINE_AD_PATH_MAP={config.ad_path_map!r}: {exc}") from None
+    if not path_map.pairs:
         raise ValueError(
             f"SIMBEAMLINE_AD_PATH_MAP={config.ad_path_map!r} is not IOCDIR=HOSTDIR with "
             "absolute paths, for example /tmp=/tmp/docker_ioc/iocad/tmp"
         )
     # MUST end with a `/`, pathlib will NOT provide it
-    write = f"{pathlib.Path(ioc_dir) / IMAGE_DIR}/"
-    read = f"{pathlib.Path(host_dir) / IMAGE_DIR}/"
-    return write, read
+    write = f"{pathlib.PurePosixPath(path_map.ioc_roots()[0]) / IMAGE_DIR}/"
+    return write, path_map.to_host(write)
 
 
 def make_adsimdet(config: BeamlineConfig, *, timeout: float = 15.0):

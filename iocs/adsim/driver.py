@@ -46,7 +46,6 @@ class Driver:
         self.array_counter = 0
         self.rng = np.random.default_rng()
         self.frame_cache = FrameCache()
-        self.loop = None
         reg = ioc.register
         reg("cam1:Acquire", self._put_acquire)
         reg("cam1:AcquireTime", self._put_nonnegative)

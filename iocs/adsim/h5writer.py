@@ -115,7 +115,7 @@ class NeXusWriter:
     """One open NDFileHDF5 file; frames are appended with :meth:`add`."""
 
     def __init__(self, path: str, shape: tuple[int, int], dtype, opts: WriteOptions,
-                 *, multi: bool, expected: int = 0):
+                 *, multi: bool):
         self.path = path
         self.multi = multi
         self.count = 0
@@ -284,8 +284,7 @@ def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
 
     A multi-frame file that fails part way is closed with the frames written so
     far and :class:`WriteFailed` says how many; a Single-mode file is removed."""
-    writer = NeXusWriter(path, frames[0].shape, frames[0].dtype, opts, multi=multi,
-                         expected=len(frames))
+    writer = NeXusWriter(path, frames[0].shape, frames[0].dtype, opts, multi=multi)
     try:
         for frame, info in zip(frames, infos):
             writer.add(frame, info)

@@ -7,7 +7,6 @@ then updates its ``_RBV`` twin, so every put shows on its readback.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -86,7 +85,6 @@ class ADSimIOC:
 
     async def startup(self) -> None:
         """Run inside the server's event loop once it serves."""
-        self.driver.loop = asyncio.get_running_loop()
         for host_dir in self.path_map.host_roots():
             try:
                 os.makedirs(host_dir, exist_ok=True)

@@ -187,3 +187,65 @@ def test_a_failed_acquisition_keeps_error_state_and_its_message():
     assert state["cam1:DetectorState_RBV"] == "Error"
     assert "plugin exploded" in str(state["cam1:StatusMessage_RBV"])
     assert state["cam1:Acquire_RBV"] == "Done" and state["cam1:AcquireBusy"] == "Done"
+
+
+def test_a_failed_queue_free_update_is_logged_as_a_warning(caplog):
+    """A plugin whose QueueFree update fails after a frame says so at warning level
+    (it was swallowed silently)."""
+    import asyncio
+    import logging
+
+    from simbeamline_iocs.adsim.ioc import ADSimIOC
+    from simbeamline_iocs.adsim.plugins import NDArray
+
+    async def scenario():
+        ioc = ADSimIOC("unit:")
+        try:
+            plugin = ioc.plugins["Stats1"]
+            await ioc.post_many({"Stats1:EnableCallbacks": "Enable",
+                                 "Stats1:BlockingCallbacks": "No"})
+            posts = []
+            real_post = plugin.post
+
+            async def post(values):
+                if "QueueFree" in values:
+                    posts.append(values)
+                    if len(posts) == 2:          # the update after the frame is processed
+                        raise RuntimeError("channel gone")
+                await real_post(values)
+
+            async def process(array):
+                pass
+
+            plugin.post, plugin._process = post, process
+            await plugin.receive(NDArray(np.zeros((4, 4), np.uint8), 1, 0.0))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while len(posts) < 2 and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0)               # let the worker finish its except block
+            plugin.worker.cancel()
+        finally:
+            ioc.executor.shutdown(wait=True)
+
+    with caplog.at_level(logging.DEBUG, logger="simbeamline_iocs.adsim"):
+        asyncio.run(scenario())
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING
+                and "QueueFree" in r.getMessage()]
+    assert warnings and "channel gone" in warnings[0].getMessage()
+
+
+def test_a_bad_beamline_update_is_logged_as_a_warning(caplog):
+    """An update of the sample stage that cannot be used is ignored, with a warning
+    (it was a debug message only)."""
+    import logging
+    from types import SimpleNamespace
+
+    from simbeamline_iocs.adsim.beamline import BeamlineLink
+
+    link = BeamlineLink("unit:")
+    with caplog.at_level(logging.DEBUG, logger="simbeamline_iocs.adsim"):
+        link._callback("samx")(None, SimpleNamespace(data=["not a number"]))
+    assert link.samx == 0.0
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings and "samx" in warnings[0].getMessage()

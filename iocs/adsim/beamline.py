@@ -76,7 +76,7 @@ class BeamlineLink:
             try:
                 self._set(key, response.data[0])
             except Exception as exc:
-                log.debug("ignoring %s update: %s", key, exc)
+                log.warning("ignoring %s update %r: %s", key, getattr(response, "data", None), exc)
         return update
 
     def _set(self, key, value):

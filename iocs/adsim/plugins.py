@@ -117,8 +117,8 @@ class Plugin:
                 self._done_one()
                 try:
                     await self.post({"QueueFree": max(int(self.get("QueueSize")), 1) - self.pending})
-                except Exception:
-                    pass
+                except Exception as exc:
+                    log.warning("%s could not post QueueFree: %s", self.name, exc)
 
     async def _process(self, array: NDArray) -> None:
         self.counter += 1
@@ -194,10 +194,8 @@ class PluginChain:
     def __getitem__(self, name):
         return next(p for p in self.plugins if p.name == name)
 
-    async def publish(self, port: str, array: NDArray, _depth: int = 0) -> None:
+    async def publish(self, port: str, array: NDArray) -> None:
         """Deliver *array* from *port* to the plugins attached to it."""
-        if _depth > len(self.plugins):
-            return  # a loop of plugins feeding each other
         for plugin in self.plugins:
             if plugin.get("NDArrayPort") == port and plugin.port != port:
                 await plugin.receive(array)

@@ -188,6 +188,7 @@ def test_pixel_response_is_fixed_smooth_and_near_one():
     assert response is spotcam.pixel_response(SHAPE)                 # cached, fixed
     assert not response.flags.writeable
     assert 0.88 < response.min() < 0.97 and 1.03 < response.max() < 1.12
+    assert np.abs(response - 1.0).max() <= 0.1                         # as documented
     assert response.mean() == pytest.approx(1.0, abs=0.02)
     # smooth: neighbouring pixels differ far less than the map's range
     assert np.abs(np.diff(response, axis=1)).max() < 0.02

@@ -9,7 +9,7 @@
 
 Starts its own IOC (``python -m simbeamline_iocs.adsim``) on the port of
 SIMBEAMLINE_CA_PORT (default 5064) at 127.0.0.1, writing under a temporary
-directory, and stops it at the end.
+directory; stops it and removes the directory at the end, even on failure.
 
     SIMBEAMLINE_CA_PORT=5072 python benchmarks/bench_adsim.py [--frames 100] [--events 50]
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,6 @@ import time
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 
 def start_ioc(port: int, tmp: Path, prefix: str):
@@ -34,10 +34,18 @@ def start_ioc(port: int, tmp: Path, prefix: str):
                 "EPICS_CAS_INTF_ADDR_LIST": "127.0.0.1", "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
                 "EPICS_CAS_BEACON_ADDR_LIST": "127.255.255.255",
                 "SIMBEAMLINE_AD_PATH_MAP": f"/tmp={tmp}", "SIMBEAMLINE_PREFIX": "benchnone:"})
-    log = open(tmp / "ioc.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "simbeamline_iocs.adsim", "--prefix", prefix],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    return proc
+    with open(tmp / "ioc.log", "w") as log:    # the child keeps its own copy of the handle
+        return subprocess.Popen([sys.executable, "-m", "simbeamline_iocs.adsim", "--prefix", prefix],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_ioc(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def main():
@@ -52,10 +60,11 @@ def main():
     from adsim_support import AD, wait_for  # noqa: E402
     import epics  # noqa: E402
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-adsim-"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-adsim-"))   # ~200 MB of frames: removed at the end
     prefix = "bench:"
-    proc = start_ioc(port, tmp, prefix)
+    proc = None
     try:
+        proc = start_ioc(port, tmp, prefix)
         ad = AD(prefix)
         wait_for(lambda: epics.get_pv(prefix + "cam1:Acquire_RBV", form="native").wait_for_connection(1), 60, "IOC")
         results = {}
@@ -105,8 +114,9 @@ def main():
         RE(bp.count([img], num=args.events))
         sim_eps = args.events / (time.perf_counter() - t0)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        if proc is not None:
+            stop_ioc(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"## ADSimDetector benchmark ({args.frames} frames 1024x1024 UInt8, {args.events} events)")
     for compression, (ioc_fps, loop_fps) in results.items():

@@ -33,6 +33,7 @@ from databroker._drivers.msgpack import BlueskyMsgpackCatalog
 from databroker.v1 import ALL, Broker, Header, Results, _ensure_list
 
 from .catalog_path import configured_catalog_dir
+from .run_access import failing_file, plain_doc
 
 
 #: How often the filler retries a frame file that is not (yet) there, in seconds.
@@ -51,26 +52,6 @@ class FrameFileMissing(FileNotFoundError):
 
     def __str__(self) -> str:
         return str(self.args[0])
-
-
-def _plain(doc):
-    """A plain dict/list copy of a document (databroker wraps them in doct objects)."""
-    if isinstance(doc, dict):
-        return {k: _plain(v) for k, v in doc.items()}
-    if isinstance(doc, list):
-        return [_plain(v) for v in doc]
-    return doc
-
-
-def _missing_file(err: BaseException) -> str | None:
-    """The file name of the first OSError in *err*'s cause chain."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, OSError) and err.filename:
-            return str(err.filename)
-        err = err.__cause__ or err.__context__
-    return None
 
 
 def _stream_fields(header, stream_name) -> set[str]:
@@ -223,21 +204,22 @@ class BeamlineBroker(Broker):
             for name, doc in super().get_documents([header], stream_name=stream_name,
                                                    fields=fields, fill=False):
                 if name != "event":
-                    filler(name, _plain(doc))
+                    filler(name, plain_doc(doc))
                     yield name, doc
                     continue
                 seen += 1
                 if seen <= fill_from:
                     yield name, doc
                     continue
-                event = _plain(doc)
+                event = plain_doc(doc)
                 # the fields filter left only the fields asked for; fill only those
                 event["filled"] = {k: v for k, v in event.get("filled", {}).items()
                                    if k in event["data"]}
                 try:
                     filler("event", event)
                 except event_model.DataNotAccessible as err:
-                    path = _missing_file(err) or "(unknown file)"
+                    failed = failing_file(err)
+                    path = failed.filename if failed is not None else "(unknown file)"
                     raise FrameFileMissing(
                         f"frame file {path} of run {header.start['uid'][:8]} "
                         f"(event {event.get('seq_num')}) is missing or unreadable: "

@@ -45,8 +45,8 @@ def make_exporter(fmt: str, *, field: str | None, directory, template: str | Non
         raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     template = template or DEFAULT_TEMPLATES[fmt]
     if fmt == "hdf5":
-        return NexusExporter(template, field=field, streams=[stream], directory=directory,
-                             overwrite=overwrite, db=db, dark=dark)
+        return NexusExporter(template, field=field, streams=[stream], stream=stream,
+                             directory=directory, overwrite=overwrite, db=db, dark=dark)
     if field is None:
         raise ExportError(f"a {fmt} export needs the image field (for example 'spot_img')")
     return FORMATS[fmt](field, template, directory=directory, overwrite=overwrite, db=db,

@@ -96,6 +96,18 @@ def run_export(args, catalog) -> list:
     return export_run(run, exporter, progress=not args.no_progress)
 
 
+def _write_problem(err: OSError, out: str) -> str:
+    """One line for an OSError met while exporting: which path, why, what to do."""
+    path = err.filename or out
+    reason = err.strerror or str(err)
+    root = os.path.abspath(os.path.expanduser(out))
+    target = os.path.abspath(os.path.expanduser(str(path)))
+    if target == root or target.startswith(root.rstrip(os.sep) + os.sep):
+        return (f"cannot write the export to {path} ({reason}): choose a directory you can "
+                f"write to with --out (now {out})")
+    return f"{path}: {reason}"
+
+
 def main(argv: list[str] | None = None, catalog=None) -> int:
     """Entry point of ``simbeamline export``; returns the exit status.
 
@@ -108,6 +120,9 @@ def main(argv: list[str] | None = None, catalog=None) -> int:
         written = run_export(args, catalog)
     except USER_ERRORS as err:
         print(f"simbeamline export: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:   # unwritable --out (permissions, a file in the way, disk full)
+        print(f"simbeamline export: error: {_write_problem(err, args.out)}", file=sys.stderr)
         return 2
     if written:
         where = os.path.commonpath([str(p) for p in written]) if len(written) > 1 else written[0]

@@ -24,6 +24,7 @@ from event_model import DocumentRouter, Filler
 
 from .darks import DarkFrameError, load_dark, subtract_dark
 from .export_paths import PathEscapeError, TemplateError, export_root, render_path
+from .run_access import plain_doc
 
 
 class ExportError(RuntimeError):
@@ -78,19 +79,124 @@ def frame_metadata(start: dict, descriptor: dict, event: dict, field: str,
     })
 
 
-def plain_dict(doc):
-    """*doc* and its nested mappings as plain, mutable dicts (arrays untouched)."""
-    if isinstance(doc, dict):
-        return {k: plain_dict(v) for k, v in doc.items()}
-    return doc
-
-
 def event_datetime(event: dict) -> _dt.datetime:
     """The event's time as a local datetime (for the TIFF DateTime tag)."""
     return _dt.datetime.fromtimestamp(event["time"])
 
 
-class FrameExporter(DocumentRouter):
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    """Raise FileExistsError naming *path* if it exists and *overwrite* is false."""
+    if not overwrite and path.exists():
+        raise FileExistsError(
+            f"{str(path)!r} exists; nothing was replaced. Choose another directory "
+            "or template, or pass overwrite=True (--overwrite) to replace it"
+        )
+
+
+class RunExporter(DocumentRouter):
+    """What every exporter does with the document stream, whatever it writes.
+
+    - works on plain dicts (databroker v1 hands out read-only ``doct`` objects);
+    - chooses the dark run (:meth:`_choose_dark`: ``dark``, ``require_dark``) and
+      loads its mean frame of *field* from *stream* of *db*;
+    - checks the field's shape against the dark's (:meth:`_check_dark_shape`);
+    - forwards every document to a :class:`event_model.Filler` that fills frames
+      from their files with the handlers databroker uses (``root_map`` honoured).
+
+    Subclasses write files (:class:`FrameExporter`, one per frame;
+    :class:`simbeamline.hdf5_export.NexusExporter`, one per run). In a dry run
+    (``dry_run = True``, set by :func:`simbeamline.export.export_run`) nothing is
+    read or written: only names are planned in ``written`` and checks are made.
+    """
+
+    def __init__(self, *, field: str | None, overwrite: bool = False, db=None, dark="auto",
+                 require_dark: bool = False, stream: str = "primary",
+                 root_map: dict | None = None):
+        super().__init__()
+        if require_dark and field is None:
+            raise ValueError("require_dark=True needs field=, the image field to subtract it from")
+        self.field = field
+        self.overwrite = overwrite
+        self.db = db
+        self.dark_source = dark
+        self.require_dark = require_dark
+        self.stream = stream
+        self.root_map = root_map
+        self.dry_run = False
+        #: files written (or, in a dry run, planned) for the current/last run
+        self.written: list[Path] = []
+        self._start = None
+        self._filler = None
+        self._dark = None
+        self._dark_uid = None
+
+    def __call__(self, name, doc, validate=False):
+        return super().__call__(name, plain_doc(doc), validate)
+
+    # -- the dark ------------------------------------------------------------
+    def _choose_dark(self, start) -> str | None:
+        """The uid of the dark run to subtract from *start*'s run, or None."""
+        if self.dark_source is None or self.field is None:
+            return None
+        if self.dark_source != "auto":
+            return self.dark_source
+        named = start.get("dark_frame")
+        if named is None and self.require_dark:
+            raise DarkFrameError(
+                f"run {start['uid'][:8]} records no dark_frame: take the dark with "
+                "simbeamline.plans.scan_with_dark, or export with dark=None"
+            )
+        return named
+
+    def _start_dark(self, start) -> None:
+        """Choose the dark of the run that *start* opens and, unless dry, load it."""
+        self._dark = None
+        self._dark_uid = self._choose_dark(start)
+        if self._dark_uid is not None and not self.dry_run:
+            self._dark = load_dark(self.db, self._dark_uid, self.field, self.stream)
+
+    def _check_dark_shape(self, data_keys: dict) -> None:
+        """Refuse a field whose declared shape is not the dark's (before any frame is read)."""
+        if self._dark is None or self.field not in data_keys:
+            return
+        shape = tuple(data_keys[self.field].get("shape") or ())
+        if shape and 0 not in shape and shape != self._dark.shape:
+            raise DarkFrameError(
+                f"dark run {self._dark_uid!r} has frames of shape {self._dark.shape} but "
+                f"{self.field!r} has shape {shape}: take the dark with the same detector settings"
+            )
+
+    # -- filling ---------------------------------------------------------------
+    def _open_filler(self, start) -> None:
+        self._close_filler()
+        if not self.dry_run:
+            self._filler = Filler(handler_registry(), inplace=False, root_map=self.root_map)
+            self._filler("start", start)
+
+    def _forward(self, name, doc):
+        if self._filler is not None:
+            return self._filler(name, doc)
+        return None
+
+    def _close_filler(self):
+        if self._filler is not None:
+            self._filler.close()
+            self._filler = None
+
+    def resource(self, doc):
+        self._forward("resource", doc)
+
+    def datum(self, doc):
+        self._forward("datum", doc)
+
+    def datum_page(self, doc):
+        self._forward("datum_page", doc)
+
+    def event_page(self, doc):
+        return NotImplemented   # DocumentRouter unpacks pages into events
+
+
+class FrameExporter(RunExporter):
     """Write one file per frame of *field*, named by *template*.
 
     Parameters
@@ -113,7 +219,8 @@ class FrameExporter(DocumentRouter):
     require_dark : bool
         Refuse runs that name no dark (as the seed's ``SubtractedTiffExporter``).
     stream : str
-        Event stream to export (default ``'primary'``).
+        Event stream to export (default ``'primary'``); the dark run's frames are
+        read from the same stream.
     root_map : dict, optional
         Relocated data roots, as for databroker.
     """
@@ -124,63 +231,22 @@ class FrameExporter(DocumentRouter):
     def __init__(self, field: str, template: str, *, directory=None, overwrite: bool = False,
                  db=None, dark="auto", require_dark: bool = False, stream: str = "primary",
                  root_map: dict | None = None):
-        super().__init__()
-        self.field = field
+        super().__init__(field=field, overwrite=overwrite, db=db, dark=dark,
+                         require_dark=require_dark, stream=stream, root_map=root_map)
         self.root, self.template = export_root(template, directory)
-        self.overwrite = overwrite
-        self.db = db
-        self.dark_source = dark
-        self.require_dark = require_dark
-        self.stream = stream
-        self.root_map = root_map
-        self.dry_run = False
-        #: files written (or, in a dry run, planned) for the current/last run
-        self.written: list[Path] = []
-        self._start = None
         self._descriptors: dict[str, dict] = {}
-        self._filler = None
-        self._dark = None
-        self._dark_uid = None
         self._seen_paths: dict[Path, int] = {}
 
     # -- the document stream -------------------------------------------------
-    def __call__(self, name, doc, validate=False):
-        # databroker v1 hands out read-only ``doct.Document`` objects; work on plain dicts
-        return super().__call__(name, plain_dict(doc), validate)
-
     def start(self, doc):
         self._start = doc
         self._descriptors = {}
         self.written = []
         self._seen_paths = {}
-        self._dark = None
-        self._dark_uid = None
         # start fields and the directory: checked before anything else happens
         render_path(self.template, self.root, doc)
-        self._dark_uid = self._choose_dark(doc)
-        if self._dark_uid is not None and not self.dry_run:
-            self._dark = load_dark(self.db, self._dark_uid, self.field, self.stream)
-        self._close_filler()
-        if not self.dry_run:
-            self._filler = Filler(handler_registry(), inplace=False, root_map=self.root_map)
-            self._filler("start", doc)
-
-    def _choose_dark(self, start):
-        named = start.get("dark_frame")
-        if self.dark_source is None:
-            return None
-        if self.dark_source != "auto":
-            return self.dark_source
-        if named is None and self.require_dark:
-            raise DarkFrameError(
-                f"run {start['uid'][:8]} records no dark_frame: take the dark with "
-                "simbeamline.plans.scan_with_dark, or export with dark=None"
-            )
-        return named
-
-    def _forward(self, name, doc):
-        if self._filler is not None:
-            self._filler(name, doc)
+        self._start_dark(doc)
+        self._open_filler(doc)
 
     def descriptor(self, doc):
         self._forward("descriptor", doc)
@@ -192,25 +258,8 @@ class FrameExporter(DocumentRouter):
                 f"field {self.field!r} is not in stream {self.stream!r} of run "
                 f"{self._start['uid'][:8]}; its fields are: {', '.join(sorted(keys))}"
             )
-        shape = tuple(keys[self.field].get("shape") or ())
-        if self._dark is not None and shape and 0 not in shape and shape != self._dark.shape:
-            raise DarkFrameError(
-                f"dark run {self._dark_uid!r} has frames of shape {self._dark.shape} but "
-                f"{self.field!r} has shape {shape}: take the dark with the same detector settings"
-            )
+        self._check_dark_shape(keys)
         self._descriptors[doc["uid"]] = doc
-
-    def resource(self, doc):
-        self._forward("resource", doc)
-
-    def datum(self, doc):
-        self._forward("datum", doc)
-
-    def datum_page(self, doc):
-        self._forward("datum_page", doc)
-
-    def event_page(self, doc):
-        return NotImplemented   # DocumentRouter unpacks pages into events
 
     def event(self, doc):
         descriptor = self._descriptors.get(doc["descriptor"])
@@ -234,11 +283,6 @@ class FrameExporter(DocumentRouter):
         self._dark = None
 
     # -- helpers ---------------------------------------------------------------
-    def _close_filler(self):
-        if self._filler is not None:
-            self._filler.close()
-            self._filler = None
-
     def _path_for(self, descriptor, event) -> Path:
         path = render_path(self.template, self.root, self._start, descriptor, event)
         previous = self._seen_paths.get(path)
@@ -249,11 +293,7 @@ class FrameExporter(DocumentRouter):
                 "{event.seq_num:04d}"
             )
         self._seen_paths[path] = event["seq_num"]
-        if not self.overwrite and path.exists():
-            raise FileExistsError(
-                f"{str(path)!r} exists; nothing was replaced. Choose another directory "
-                "or template, or pass overwrite=True (--overwrite) to replace it"
-            )
+        refuse_existing(path, self.overwrite)
         return path
 
     def _write_new(self, path: Path, frame, metadata, event):
@@ -277,6 +317,6 @@ class FrameExporter(DocumentRouter):
 
 
 __all__ = [
-    "ExportError", "FrameExporter", "DarkFrameError", "PathEscapeError", "TemplateError",
-    "frame_metadata", "json_safe", "handler_registry",
+    "ExportError", "FrameExporter", "RunExporter", "DarkFrameError", "PathEscapeError", "TemplateError",
+    "frame_metadata", "json_safe", "handler_registry", "refuse_existing",
 ]

@@ -22,15 +22,13 @@ wrap-around) and ``@dark_frame`` on the dataset says so.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
-from event_model import DocumentRouter, Filler
 
-from .darks import load_dark, subtract_dark
+from .darks import subtract_dark
 from .export_paths import TemplateError, export_root, render_path, template_fields
-from .frame_export import ExportError, handler_registry, json_safe, plain_dict
+from .frame_export import ExportError, RunExporter, json_safe, refuse_existing
 
 
 def _attr_value(value):
@@ -40,7 +38,7 @@ def _attr_value(value):
     return json.dumps(json_safe(value))
 
 
-class NexusExporter(DocumentRouter):
+class NexusExporter(RunExporter):
     """Write each run to one HDF5 file named by *template* (start fields only).
 
     Parameters
@@ -48,19 +46,30 @@ class NexusExporter(DocumentRouter):
     template : str
         File name, e.g. ``'{start.scan_id}.h5'``; relative to *directory*.
     field : str, optional
-        The image field: the NXdata signal, and where a dark is subtracted.
+        The image field of *stream*: the NXdata signal, and where a dark is subtracted.
     streams : list of str, optional
         Streams to export (default: all).
-    directory, overwrite, db, dark, root_map
+    stream : str
+        The stream that holds *field* (default ``'primary'``); the dark run's frames
+        are read from the same stream.
+    directory, overwrite, db, dark, require_dark, root_map
         As for :class:`simbeamline.frame_export.FrameExporter`.
+    compression : str, optional
+        h5py compression of the image datasets (e.g. ``'gzip'``).
+
+    A run that fails part way (a frame file missing, a dark of another shape, a
+    field changing shape) leaves no file behind: the file is closed and removed, and
+    the exception goes on. Files of earlier runs are untouched.
     """
 
     suffix = ".h5"
 
     def __init__(self, template: str, *, field: str | None = None, streams=None,
                  directory=None, overwrite: bool = False, db=None, dark="auto",
+                 require_dark: bool = False, stream: str = "primary",
                  root_map: dict | None = None, compression: str | None = None):
-        super().__init__()
+        super().__init__(field=field, overwrite=overwrite, db=db, dark=dark,
+                         require_dark=require_dark, stream=stream, root_map=root_map)
         self.root, self.template = export_root(template, directory)
         for name in template_fields(self.template):
             if not name.startswith("start"):
@@ -68,20 +77,18 @@ class NexusExporter(DocumentRouter):
                     f"template field '{{{name}}}': an HDF5 file holds a whole run, so its "
                     "name can use start fields only (for example '{start.scan_id}.h5')"
                 )
-        self.field = field
         self.streams = None if streams is None else set(streams)
-        self.overwrite = overwrite
-        self.db = db
-        self.dark_source = dark
-        self.root_map = root_map
         self.compression = compression
-        self.dry_run = False
-        self.written: list[Path] = []
         self._file = None
-        self._filler = None
+        self._path = None
+        self._groups = {}
 
     def __call__(self, name, doc, validate=False):
-        return super().__call__(name, plain_dict(doc), validate)
+        try:
+            return super().__call__(name, doc, validate)
+        except BaseException:
+            self._discard()
+            raise
 
     def _wanted(self, stream):
         return self.streams is None or stream in self.streams
@@ -91,20 +98,12 @@ class NexusExporter(DocumentRouter):
         self.written = []
         self._start = doc
         self._groups = {}       # descriptor uid -> (group, descriptor)
-        self._dark = None
         path = render_path(self.template, self.root, doc)
-        if not self.overwrite and path.exists():
-            raise FileExistsError(
-                f"{str(path)!r} exists; nothing was replaced. Choose another directory or "
-                "template, or pass overwrite=True (--overwrite) to replace it"
-            )
-        dark_uid = doc.get("dark_frame") if self.dark_source == "auto" else self.dark_source
-        self._dark_uid = dark_uid if self.field else None
+        refuse_existing(path, self.overwrite)
+        self._start_dark(doc)
         if self.dry_run:
             self.written.append(path)
             return
-        if self._dark_uid is not None:
-            self._dark = load_dark(self.db, self._dark_uid, self.field)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = h5py.File(path, "w" if self.overwrite else "w-")
         self._path = path
@@ -114,22 +113,23 @@ class NexusExporter(DocumentRouter):
         entry.attrs["NX_class"] = "NXentry"
         for key, value in doc.items():
             entry.attrs[key] = _attr_value(value)
-        self._filler = Filler(handler_registry(), inplace=False, root_map=self.root_map)
-        self._filler("start", doc)
+        self._open_filler(doc)
 
     def descriptor(self, doc):
         if self._file is None:
             return
-        self._filler("descriptor", doc)
+        self._forward("descriptor", doc)
         stream = doc.get("name", "primary")
         if not self._wanted(stream):
             return
         keys = doc["data_keys"]
-        if self.field is not None and stream == "primary" and self.field not in keys:
-            raise ExportError(
-                f"field {self.field!r} is not in stream 'primary' of run "
-                f"{self._start['uid'][:8]}; its fields are: {', '.join(sorted(keys))}"
-            )
+        if stream == self.stream and self.field is not None:
+            if self.field not in keys:
+                raise ExportError(
+                    f"field {self.field!r} is not in stream {self.stream!r} of run "
+                    f"{self._start['uid'][:8]}; its fields are: {', '.join(sorted(keys))}"
+                )
+            self._check_dark_shape(keys)
         entry = self._file["entry"]
         group = entry.get(stream) or entry.create_group(stream)
         group.attrs["NX_class"] = "NXdata"
@@ -143,35 +143,22 @@ class NexusExporter(DocumentRouter):
             {obj: cfg.get("data", {}) for obj, cfg in doc.get("configuration", {}).items()}))
         self._groups[doc["uid"]] = (group, doc)
 
-    def resource(self, doc):
-        if self._filler is not None:
-            self._filler("resource", doc)
-
-    def datum(self, doc):
-        if self._filler is not None:
-            self._filler("datum", doc)
-
-    def datum_page(self, doc):
-        if self._filler is not None:
-            self._filler("datum_page", doc)
-
-    def event_page(self, doc):
-        return NotImplemented
-
     def event(self, doc):
-        if doc["descriptor"] not in self._groups:
+        if self._file is None or doc["descriptor"] not in self._groups:
             return
         group, descriptor = self._groups[doc["descriptor"]]
         _, filled = self._filler("event", doc)
         row = dict(filled["data"])
-        if self._dark is not None and self.field in row:
+        subtract = self._dark is not None and descriptor.get("name", "primary") == self.stream
+        if subtract and self.field in row:
             row[self.field] = subtract_dark(np.asarray(row[self.field]), self._dark)
         row["time"] = doc["time"]
         row["seq_num"] = doc["seq_num"]
         for key, value in row.items():
-            self._append(group, key, value, descriptor["data_keys"].get(key))
+            self._append(group, key, value, descriptor["data_keys"].get(key),
+                         dark_uid=self._dark_uid if subtract and key == self.field else None)
 
-    def _append(self, group, key, value, data_key):
+    def _append(self, group, key, value, data_key, dark_uid=None):
         value = np.asarray(value)
         if value.dtype.kind == "U":
             value = value.astype(h5py.string_dtype())
@@ -186,8 +173,8 @@ class NexusExporter(DocumentRouter):
                 for attr in ("source", "units", "precision"):
                     if data_key.get(attr) is not None:
                         dataset.attrs[attr] = data_key[attr]
-            if key == self.field and self._dark_uid is not None:
-                dataset.attrs["dark_frame"] = self._dark_uid
+            if dark_uid is not None:
+                dataset.attrs["dark_frame"] = dark_uid
         if dataset.shape[1:] != value.shape:
             raise ExportError(
                 f"field {key!r} changed shape from {dataset.shape[1:]} to {value.shape} "
@@ -207,9 +194,19 @@ class NexusExporter(DocumentRouter):
         self._close()
 
     def _close(self):
-        if self._filler is not None:
-            self._filler.close()
-            self._filler = None
+        self._close_filler()
+        self._dark = None
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def _discard(self):
+        """Close and remove the file of the run being written (after a failure)."""
+        path = self._path if self._file is not None else None
+        self._groups = {}
+        try:
+            self._close()
+        finally:
+            if path is not None:
+                path.unlink(missing_ok=True)
+                self._path = None

@@ -18,7 +18,20 @@ import dataclasses
 
 import numpy as np
 
-from .run_access import as_run, find_run, iter_frames, mean_frame
+from .run_access import as_run, count_events, find_run, iter_frames, mean_frame
+
+
+def _lookup(db, run):
+    """The v2 run *run* names: a run object as it is, or a uid/scan_id/index in *db*."""
+    if not isinstance(run, (str, int)):
+        return as_run(run)
+    if db is None:
+        raise ValueError(
+            f"a db/catalog is needed to look up run {run!r} (a uid, scan_id or index): "
+            "pass db (or cat) as the first argument, or pass the run itself "
+            "(db[...] or cat[...])"
+        )
+    return find_run(db, run)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +47,7 @@ class FrameSet:
     @classmethod
     def from_run(cls, db, run, field: str, stream: str = "primary", index: float = 0.0):
         """Average *field* over a run (a run object, or a uid/scan_id/index in *db*)."""
-        run = as_run(run) if db is None or not isinstance(run, (str, int)) else find_run(db, run)
-        frame, count, time = mean_frame(run, field, stream)
+        frame, count, time = mean_frame(_lookup(db, run), field, stream)
         return cls(frame=frame, time=time, count=count, index=index)
 
 
@@ -127,13 +139,15 @@ def correct_run(db, raw_run, field: str, *, dark, flat_before, flat_after=None,
     indices in *db*). For ``by='index'`` the before-flat stands at frame 0 and the
     after-flat at the last frame of the raw run.
     """
-    raw = find_run(db, raw_run) if isinstance(raw_run, (str, int)) else as_run(raw_run)
-    n = (raw.metadata.get("stop") or {}).get("num_events", {}).get(stream)
+    raw = _lookup(db, raw_run)
+    # the stop document's num_events, or the events counted if it has none (a run that
+    # never finished): else the after-flat would stand at index 0, beside the before-flat
+    n = count_events(raw, stream) if flat_after is not None else None
     dark_set = FrameSet.from_run(db, dark, field, stream)
     before = FrameSet.from_run(db, flat_before, field, stream, index=0)
     after = None
     if flat_after is not None:
-        after = FrameSet.from_run(db, flat_after, field, stream, index=max((n or 1) - 1, 0))
+        after = FrameSet.from_run(db, flat_after, field, stream, index=max(n - 1, 0))
     corrector = FlatFieldCorrector(dark_set, before, after, by=by)
     for i, (event, frame) in enumerate(iter_frames(raw, field, stream)):
         yield event, corrector.correct(frame, time=event["time"], index=i)

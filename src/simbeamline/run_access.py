@@ -19,6 +19,31 @@ class FrameReadError(RuntimeError):
     """A run's frames cannot be read (missing field, missing or unreadable file)."""
 
 
+def plain_doc(doc):
+    """A plain dict/list copy of a document, nested mappings and lists included (arrays
+    untouched): databroker v1 hands out read-only, self-referencing ``doct`` objects."""
+    if isinstance(doc, dict):
+        return {k: plain_doc(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [plain_doc(v) for v in doc]
+    return doc
+
+
+def failing_file(err: BaseException | None) -> OSError | None:
+    """The first OSError naming a file in *err*'s cause/context chain (None if there is none).
+
+    Handlers and fillers wrap the OSError of a missing or unreadable file in their own
+    exceptions; this finds it again so that messages can name the file.
+    """
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.filename:
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def as_catalog(db):
     """The v2 catalog behind *db* (a v1 Broker or already a v2 catalog)."""
     return getattr(db, "v2", db)
@@ -26,8 +51,11 @@ def as_catalog(db):
 
 def as_run(run_or_header):
     """The v2 ``BlueskyRun`` for a v1 Header or a v2 run."""
-    header_v2 = getattr(run_or_header, "v2", None)
-    return header_v2 if header_v2 is not None else run_or_header
+    for attribute in ("v2", "_data_source"):   # databroker 1.2's v1 Header: _data_source
+        header_v2 = getattr(run_or_header, attribute, None)
+        if header_v2 is not None:
+            return header_v2
+    return run_or_header
 
 
 def parse_run_key(text: str | int):
@@ -74,6 +102,25 @@ def run_fields(run, stream: str = "primary") -> dict:
 
 def _descriptors(run):
     return [doc for name, doc in run.documents(fill="no") if name == "descriptor"]
+
+
+def count_events(run, stream: str = "primary") -> int:
+    """How many events *stream* of *run* has: the stop document's ``num_events``, or,
+    when the stop document lacks it (a run that never finished, or written by other
+    software), the events counted without reading any frame."""
+    counts = (run.metadata.get("stop") or {}).get("num_events")
+    if counts and stream in counts:
+        return int(counts[stream])
+    descriptor_uids = set()
+    total = 0
+    for name, doc in run.documents(fill="no"):
+        if name == "descriptor" and doc.get("name") == stream:
+            descriptor_uids.add(doc["uid"])
+        elif name == "event_page" and doc["descriptor"] in descriptor_uids:
+            total += len(doc["seq_num"])
+        elif name == "event" and doc["descriptor"] in descriptor_uids:
+            total += 1
+    return total
 
 
 def image_fields(data_keys: dict) -> list[str]:
@@ -134,11 +181,9 @@ def iter_frames(run, field: str, stream: str = "primary"):
 
 def _describe(err: BaseException) -> str:
     """The most useful line about *err*: the file that could not be read, if any."""
-    seen = err
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.filename:
-            return f"file {seen.filename} cannot be read ({seen.strerror or seen})"
-        seen = seen.__cause__ or seen.__context__
+    failed = failing_file(err)
+    if failed is not None:
+        return f"file {failed.filename} cannot be read ({failed.strerror or failed})"
     return f"{type(err).__name__}: {err}"
 
 

@@ -1,0 +1,200 @@
+"""Exports and processing that fail part way, or are asked what they cannot do:
+no partial file left, the dark read as asked, one-line errors (in-process runs;
+see export_support)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bluesky.plan_stubs as bps
+import bluesky.plans as bp
+import bluesky.preprocessors as bpp
+import databroker
+import h5py
+import numpy as np
+import pytest
+from ophyd.sim import SynSignalWithRegistry
+
+from export_support import Session, listing
+from simbeamline.darks import DarkFrameError
+from simbeamline.export import NexusExporter, TiffExporter, export_run
+from simbeamline.export_cli import main
+from simbeamline.frame_export import ExportError
+from simbeamline.plans import flatfield_series
+from simbeamline.processing import FlatFieldCorrector, FrameSet, correct_run
+
+
+@pytest.fixture
+def session(tmp_path):
+    return Session(tmp_path, exposure=0.05)
+
+
+def frame_files(session, uid):
+    """The run's frame files, in order."""
+    resource = next(doc for name, doc in session.db[uid].documents() if name == "resource")
+    n = session.db[uid].stop["num_events"]["primary"]
+    return [Path(resource["root"]) / f"{resource['resource_path']}_{i}.npy" for i in range(n)]
+
+
+def open_h5_files() -> int:
+    return len(h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE))
+
+
+def small_detector(tmp_path, shape):
+    """A detector with the session spot's data key, but frames of *shape*."""
+    return SynSignalWithRegistry(lambda: np.full(shape, 7, np.int32), name="spot_img",
+                                 save_path=str(tmp_path / "frames"))
+
+
+# -- 1. a NeXus export failing part way leaves no file; earlier files stay -----------
+
+def test_nexus_missing_frame_file_removes_the_partial_file_keeps_earlier_ones(session, tmp_path):
+    (first,) = session.run(bp.count([session.spot], num=2))
+    (second,) = session.run(bp.count([session.spot], num=3))
+    frame_files(session, second)[1].unlink()            # the middle frame of the second run
+    out = tmp_path / "out"
+    exporter = NexusExporter("{start.scan_id}.h5", field="spot_img", directory=out)
+    (good,) = export_run(session.db.v2[first], exporter)
+    good_bytes = good.read_bytes()
+    with pytest.raises(Exception, match="unable to load the data"):
+        export_run(session.db.v2[second], exporter)
+    assert listing(out) == [good.name]                  # no 2.h5, half written
+    assert good.read_bytes() == good_bytes
+    assert open_h5_files() == 0                         # closed, not just forgotten
+    with h5py.File(good, "r") as f:
+        assert f["entry/primary/spot_img"].shape == (2, 480, 640)
+
+
+def test_nexus_dark_of_another_shape_leaves_no_file(session, tmp_path):
+    small = small_detector(tmp_path, (4, 5))
+    (dark,) = session.run(bp.count([small], num=2), purpose="dark")
+    (scan,) = session.run(bp.count([session.spot], num=2), dark_frame=dark)
+    out = tmp_path / "out"
+    with pytest.raises(DarkFrameError, match="shape"):
+        export_run(session.db.v2[scan], NexusExporter("{start.scan_id}.h5", field="spot_img",
+                                                      directory=out, db=session.db))
+    assert not out.exists() or listing(out) == []
+    assert open_h5_files() == 0
+
+
+def test_live_nexus_export_of_a_field_changing_shape_leaves_no_file(session, tmp_path):
+    shapes = iter([(4, 5), (4, 5), (6, 5)])
+    det = SynSignalWithRegistry(lambda: np.zeros(next(shapes), np.int32), name="spot_img",
+                                save_path=str(tmp_path / "frames"))
+    out = tmp_path / "out"
+    earlier = NexusExporter("{start.scan_id}.h5", directory=out)
+    session.run(bp.count([session.spot], num=1), earlier)
+    (kept,) = earlier.written
+    exporter = NexusExporter("{start.scan_id}.h5", field="spot_img", directory=out)
+    with pytest.raises(ExportError, match="changed shape"):
+        session.run(bp.count([det], num=3), exporter)
+    assert listing(out) == [kept.name]
+    assert open_h5_files() == 0
+    # the exporter is not stuck: the next run exports
+    session.run(bp.count([session.spot], num=1), exporter)
+    assert [p.name for p in exporter.written] == ["3.h5"]
+
+
+# -- 6. the NeXus dark: require_dark and the stream, as for the frame exporters --------
+
+def test_nexus_require_dark_refuses_a_run_without_one(session, tmp_path):
+    (plain,) = session.run(bp.count([session.spot]))
+    out = tmp_path / "out"
+    for exporter in (NexusExporter("{start.scan_id}.h5", field="spot_img", directory=out,
+                                   db=session.db, require_dark=True),
+                     TiffExporter("spot_img", "{event.seq_num}.tif", directory=out,
+                                  db=session.db, require_dark=True)):
+        with pytest.raises(DarkFrameError, match="no dark_frame"):
+            export_run(session.db.v2[plain], exporter)
+    assert not out.exists()
+    with pytest.raises(ValueError, match="require_dark"):
+        NexusExporter("{start.scan_id}.h5", directory=out, require_dark=True)
+
+
+def _in_stream(dets, stream, num):
+    @bpp.stage_decorator(dets)
+    @bpp.run_decorator()
+    def plan():
+        for _ in range(num):
+            yield from bps.trigger_and_read(dets, name=stream)
+    return plan()
+
+
+def test_nexus_reads_the_dark_from_the_exported_stream(session, tmp_path):
+    (dark,) = session.run(_in_stream([session.spot], "fast", 2), purpose="dark")
+    (scan,) = session.run(_in_stream([session.spot], "fast", 2), dark_frame=dark)
+    darks = np.stack(list(session.db[dark].data("spot_img", stream_name="fast")))
+    raws = np.stack(list(session.db[scan].data("spot_img", stream_name="fast")))
+    expected = raws.astype(np.int64) - np.rint(darks.mean(axis=0)).astype(np.int64)
+    exporter = NexusExporter("{start.scan_id}.h5", field="spot_img", stream="fast",
+                             directory=tmp_path, db=session.db)
+    (path,) = export_run(session.db.v2[scan], exporter)
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["entry/fast/spot_img"][()], expected)
+        assert f["entry/fast/spot_img"].attrs["dark_frame"] == dark
+    # the export command passes --stream on to the dark as well
+    out = tmp_path / "cli"
+    assert main([scan, "--format", "hdf5", "--stream", "fast", "--out", str(out),
+                 "--no-progress"], catalog=session.db.v2) == 0
+    (written,) = out.iterdir()
+    with h5py.File(written, "r") as f:
+        np.testing.assert_array_equal(f["entry/fast/spot_img"][()], expected)
+
+
+# -- 3. an unwritable --out: one line, exit 2 ----------------------------------------
+
+def test_export_command_unwritable_out_is_one_line(session, tmp_path, capsys):
+    session.run(bp.count([session.spot], num=2))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for fmt in ("tiff", "hdf5", "edf"):
+        out = blocker / "export"
+        assert main(["-1", "--format", fmt, "--out", str(out), "--no-progress"],
+                    catalog=session.db.v2) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert str(blocker) in err and "--out" in err, err
+    assert blocker.read_text() == "not a directory"
+
+
+# -- 4. processing: a uid without a catalog; a run whose stop has no num_events --------
+
+def test_frameset_from_a_uid_without_a_catalog_says_so(session):
+    (uid,) = session.run(bp.count([session.spot]))
+    with pytest.raises(ValueError, match="db/catalog is needed.*look up"):
+        FrameSet.from_run(None, uid, "spot_img")
+    with pytest.raises(ValueError, match="db/catalog is needed"):
+        FrameSet.from_run(None, -1, "spot_img")
+    with pytest.raises(ValueError, match="db/catalog is needed"):
+        next(correct_run(None, uid, "spot_img", dark=uid, flat_before=uid))
+    # a run object needs no catalog
+    assert FrameSet.from_run(None, session.db[uid], "spot_img").count == 1
+
+
+def test_flats_by_index_without_num_events_count_the_events(tmp_path):
+    session = Session(tmp_path, exposure=1.0, lifetime=1.0)
+    uids = session.RE(flatfield_series([session.spot], session.shutter, session.samx,
+                                       num_dark=2, num_flat=2, num_raw=4,
+                                       closed=0, opened=1)).plan_result
+    # the raw run again, in a catalog of its own, its stop document without num_events
+    # (a run that never finished, or written by other software)
+    copy = databroker.temp()
+    for name, doc in session.db.v2[uids["raw"]].documents(fill="no"):
+        if name == "stop":
+            doc = {k: v for k, v in doc.items() if k != "num_events"}
+        copy.insert(name, doc)
+    stripped = copy.v2[uids["raw"]]
+    assert "num_events" not in stripped.metadata["stop"]
+    flats = dict(dark=uids["dark"], flat_before=uids["flat_before"], flat_after=uids["flat_after"])
+    expected = [c for _, c in correct_run(session.db, uids["raw"], "spot_img", by="index", **flats)]
+    got = [c for _, c in correct_run(session.db, stripped, "spot_img", by="index", **flats)]
+    assert len(got) == len(expected) == 4
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a.filled(0), b.filled(0))
+    # and it is the after-flat that the last frame uses
+    db = session.db
+    dark = FrameSet.from_run(db, uids["dark"], "spot_img")
+    after = FrameSet.from_run(db, uids["flat_after"], "spot_img", index=3)
+    last_raw = session.frames(uids["raw"])[-1]
+    np.testing.assert_allclose(
+        got[-1].filled(0), FlatFieldCorrector(dark, after).correct(last_raw).filled(0), rtol=1e-6)

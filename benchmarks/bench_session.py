@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import statistics
 import tempfile
 import time
@@ -49,17 +50,28 @@ def main() -> None:
 
     import matplotlib
     matplotlib.use("Agg")
-    import h5py
-    from ophyd.sim import SynSignalWithRegistry
 
     from simbeamline import launcher
-    from simbeamline.catalog import frames_dir
     from simbeamline.config import BeamlineConfig
-    from simbeamline.session import build_session, run_engine
 
     base = BeamlineConfig.from_env()
     launcher.ensure_running(base)
-    config = dataclasses.replace(base, data_dir=Path(tempfile.mkdtemp(prefix="bench-session-")))
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-session-"))
+    try:
+        _measure(args, dataclasses.replace(base, data_dir=data_dir))
+    finally:
+        # 150 frames x 3 plans x --repeat: 1-2 GB that must not outlive the benchmark
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _measure(args, config) -> None:
+    """Take and read back the frames with *config* (its data_dir is temporary); print."""
+    import h5py
+    from ophyd.sim import SynSignalWithRegistry
+
+    from simbeamline.catalog import frames_dir
+    from simbeamline.session import build_session, run_engine
+
     ns = build_session(config, adsim=False, table_and_plots=False, move_progress=False)
     RE, db, count, mv = ns["RE"], ns["db"], ns["count"], ns["mv"]
     spot, I = ns["spot"], ns["I"]

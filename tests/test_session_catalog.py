@@ -9,7 +9,6 @@ import sys
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from session_support import new_session, private_config, run_child

@@ -69,8 +69,9 @@ class BeamlineConfig:
             beamline_host=env.get("SIMBEAMLINE_HOST", default.beamline_host),
             adsim_host=env.get("SIMBEAMLINE_AD_HOST", default.adsim_host),
             ca_port=port_number,
-            run_dir=Path(env.get("SIMBEAMLINE_RUN_DIR", default.run_dir)).expanduser(),
-            data_dir=Path(env.get("SIMBEAMLINE_DATA_DIR", default.data_dir)).expanduser(),
+            # empty means unset (``SIMBEAMLINE_DATA_DIR= cmd``), not the current directory
+            run_dir=Path(env.get("SIMBEAMLINE_RUN_DIR") or default.run_dir).expanduser(),
+            data_dir=Path(env.get("SIMBEAMLINE_DATA_DIR") or default.data_dir).expanduser(),
             catalog_name=env.get("SIMBEAMLINE_CATALOG", default.catalog_name),
             ad_path_map=env.get("SIMBEAMLINE_AD_PATH_MAP", default.ad_path_map),
             log_dir_override=Path(env["SIMBEAMLINE_LOG_DIR"]).expanduser()

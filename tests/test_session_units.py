@@ -1,0 +1,103 @@
+"""Unit tests of the session's pieces that need no IOC: the spot cameras' frame
+store, the configuration from the environment, the document helpers."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simbeamline.config import BeamlineConfig
+from simbeamline.devices import FrameStore
+
+
+def frame():
+    return np.arange(12, dtype=np.int32).reshape(3, 4)
+
+
+def test_documents_of_an_aborted_run_are_not_emitted_in_the_next(tmp_path):
+    store = FrameStore(tmp_path)
+    store.new_resource()                       # stage of run 1
+    store.write(frame())                       # trigger ... and the run aborts before read
+    store.close_resource()                     # unstage
+    store.new_resource()                       # stage of run 2
+    datum_id = store.write(frame())
+    docs = list(store.collect_asset_docs())
+    assert [name for name, _ in docs] == ["resource", "datum"]
+    resource, datum = docs[0][1], docs[1][1]
+    assert datum["resource"] == resource["uid"] and datum["datum_id"] == datum_id
+    assert datum["datum_kwargs"] == {"index": 0}
+    assert (tmp_path / f"{resource['resource_path']}_0.npy").exists()
+    assert list(store.collect_asset_docs()) == []
+
+
+def test_a_frame_saved_while_the_next_run_stages_is_not_emitted_in_it(tmp_path, monkeypatch):
+    store = FrameStore(tmp_path)
+    store.new_resource()
+    list(store.collect_asset_docs())
+    save = np.save
+
+    def slow_save(file, array, allow_pickle=False):
+        store.close_resource()                 # the run aborts and the next one stages
+        store.new_resource()                   # while this frame is being written
+        save(file, array, allow_pickle=allow_pickle)
+
+    monkeypatch.setattr(np, "save", slow_save)
+    store.write(frame())
+    docs = list(store.collect_asset_docs())
+    assert [name for name, _ in docs] == ["resource"]
+
+
+def test_a_failed_save_leaves_no_part_file(tmp_path, monkeypatch):
+    store = FrameStore(tmp_path)
+    store.new_resource()
+
+    def disk_full(file, array, allow_pickle=False):
+        file.write(b"\x93NUMPY half a frame")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        store.write(frame())
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    monkeypatch.undo()
+    store.write(frame())                       # the store goes on
+    assert [name for name, _ in store.collect_asset_docs()] == ["resource", "datum"]
+
+
+@pytest.mark.parametrize("variable,attribute", [("SIMBEAMLINE_DATA_DIR", "data_dir"),
+                                                ("SIMBEAMLINE_RUN_DIR", "run_dir")])
+def test_an_empty_directory_variable_means_unset(variable, attribute):
+    default = getattr(BeamlineConfig(), attribute)
+    assert getattr(BeamlineConfig.from_env({variable: ""}), attribute) == default
+    assert getattr(BeamlineConfig.from_env({}), attribute) == default
+    assert getattr(BeamlineConfig.from_env({variable: "/x/y"}), attribute) == Path("/x/y")
+    assert default != Path(".")
+
+
+def test_document_helpers():
+    """One definition each, shared by the catalog driver, exporters and run access."""
+    import simbeamline.catalog  # noqa: F401  (imports databroker, then the driver)
+    from simbeamline import catalog_driver, frame_export, hdf5_export, run_access
+    from simbeamline.run_access import failing_file, plain_doc
+
+    assert catalog_driver.plain_doc is frame_export.plain_doc is plain_doc
+    assert not hasattr(hdf5_export, "plain_dict") and not hasattr(frame_export, "plain_dict")
+    assert not hasattr(catalog_driver, "_missing_file") and run_access.failing_file is failing_file
+    nested = {"a": [{"b": 1}, 2], "c": {"d": np.zeros(2)}}
+    plain = plain_doc(nested)
+    assert plain == {"a": [{"b": 1}, 2], "c": {"d": plain["c"]["d"]}}
+    assert plain["a"] is not nested["a"] and plain["c"]["d"] is nested["c"]["d"]
+    try:
+        try:
+            open("/no/such/file.npy")
+        except OSError as inner:
+            raise KeyError("wrapped") from inner
+    except KeyError as outer:
+        assert failing_file(outer).filename == "/no/such/file.npy"
+    cycle = RuntimeError("a")
+    cycle.__context__ = RuntimeError("b")
+    cycle.__context__.__context__ = cycle
+    assert failing_file(cycle) is None

@@ -17,10 +17,11 @@ from ophyd.sim import SynSignalWithRegistry
 
 from export_support import Session, listing
 from simbeamline.darks import DarkFrameError
-from simbeamline.export import NexusExporter, TiffExporter, export_run
+from simbeamline.export import EdfExporter, NexusExporter, TiffExporter, export_run
 from simbeamline.export_cli import main
 from simbeamline.frame_export import ExportError
 from simbeamline.plans import flatfield_series
+from simbeamline.run_access import FrameReadError
 from simbeamline.processing import FlatFieldCorrector, FrameSet, correct_run
 
 
@@ -56,13 +57,46 @@ def test_nexus_missing_frame_file_removes_the_partial_file_keeps_earlier_ones(se
     exporter = NexusExporter("{start.scan_id}.h5", field="spot_img", directory=out)
     (good,) = export_run(session.db.v2[first], exporter)
     good_bytes = good.read_bytes()
-    with pytest.raises(Exception, match="unable to load the data"):
+    missing = frame_files(session, second)[1]
+    with pytest.raises(FrameReadError) as raised:
         export_run(session.db.v2[second], exporter)
+    message = str(raised.value)
+    assert str(missing) in message and "missing" in message and "restore" in message, message
+    assert "unable to load the data" not in message and "event 2 of run" in message, message
     assert listing(out) == [good.name]                  # no 2.h5, half written
     assert good.read_bytes() == good_bytes
     assert open_h5_files() == 0                         # closed, not just forgotten
     with h5py.File(good, "r") as f:
         assert f["entry/primary/spot_img"].shape == (2, 480, 640)
+
+
+@pytest.mark.parametrize("exporter_class", [TiffExporter, EdfExporter])
+def test_frame_export_missing_frame_file_names_it(session, tmp_path, exporter_class):
+    (uid,) = session.run(bp.count([session.spot], num=3))
+    missing = frame_files(session, uid)[1]
+    missing.unlink()
+    out = tmp_path / "out"
+    exporter = exporter_class("spot_img", "{event.seq_num}" + exporter_class.suffix, directory=out)
+    with pytest.raises(FrameReadError) as raised:
+        export_run(session.db.v2[uid], exporter)
+    message = str(raised.value)
+    assert str(missing) in message and "restore" in message and "overwrite" in message, message
+    assert "unable to load the data" not in message
+    assert listing(out) == ["1" + exporter_class.suffix]   # the frame before it, nothing half-written
+
+
+def test_export_command_missing_frame_file_is_one_line(session, tmp_path, capsys):
+    (uid,) = session.run(bp.count([session.spot], num=2))
+    missing = frame_files(session, uid)[0]
+    missing.unlink()
+    for fmt in ("tiff", "hdf5", "edf"):
+        out = tmp_path / fmt
+        assert main([uid, "--format", fmt, "--out", str(out), "--no-progress"],
+                    catalog=session.db.v2) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert str(missing) in err and "unable to load" not in err, err
+        assert not out.exists() or listing(out) == []
 
 
 def test_nexus_dark_of_another_shape_leaves_no_file(session, tmp_path):

@@ -24,7 +24,7 @@ from event_model import DocumentRouter, Filler
 
 from .darks import DarkFrameError, load_dark, subtract_dark
 from .export_paths import PathEscapeError, TemplateError, export_root, render_path
-from .run_access import plain_doc
+from .run_access import FrameReadError, failing_file, is_read_failure, plain_doc
 
 
 class ExportError(RuntimeError):
@@ -178,6 +178,41 @@ class RunExporter(DocumentRouter):
             return self._filler(name, doc)
         return None
 
+    def _fill_event(self, doc) -> dict:
+        """*doc* with its external data read from their files.
+
+        A frame file that is missing or unreadable is a :class:`FrameReadError` naming
+        the file and what to do, instead of event_model's generic "Filler was unable
+        to load the data" (the OSError stays in the cause chain).
+        """
+        try:
+            _, filled = self._filler("event", doc)
+        except Exception as err:
+            if not is_read_failure(err):
+                raise
+            raise FrameReadError(self._read_problem(doc, err)) from err
+        return filled
+
+    def _read_problem(self, event, err) -> str:
+        uid = self._start["uid"][:8] if self._start else "?"
+        failed = failing_file(err)
+        if failed is None:
+            what = f"its data cannot be read ({type(err).__name__}: {err})"
+            todo = "check that the run's data files are where its resource documents say"
+        else:
+            missing = isinstance(failed, FileNotFoundError)
+            what = (f"file {failed.filename} is missing" if missing else
+                    f"file {failed.filename} cannot be read ({failed.strerror or failed})")
+            todo = ("restore the file, or if the run's data directory moved, pass "
+                    "root_map={old_root: new_root}" if missing else
+                    "make the file readable (permissions, a complete copy)")
+        return (f"cannot export event {event.get('seq_num')} of run {uid}: {what}; "
+                f"{todo}, then export again{self._failure_note()}")
+
+    def _failure_note(self) -> str:
+        """What the export left behind after a failed event (subclasses)."""
+        return ""
+
     def _close_filler(self):
         if self._filler is not None:
             self._filler.close()
@@ -269,7 +304,7 @@ class FrameExporter(RunExporter):
         if self.dry_run:
             self.written.append(path)
             return
-        _, filled = self._filler("event", doc)
+        filled = self._fill_event(doc)
         frame = np.asarray(filled["data"][self.field])
         if self._dark is not None:
             frame = subtract_dark(frame, self._dark)
@@ -295,6 +330,12 @@ class FrameExporter(RunExporter):
         self._seen_paths[path] = event["seq_num"]
         refuse_existing(path, self.overwrite)
         return path
+
+    def _failure_note(self) -> str:
+        if not self.written:
+            return " (no file of this run was written)"
+        return (f" ({len(self.written)} earlier file{'s' * (len(self.written) != 1)} of this "
+                "run stay; export again with overwrite=True, --overwrite, to replace them)")
 
     def _write_new(self, path: Path, frame, metadata, event):
         path.parent.mkdir(parents=True, exist_ok=True)

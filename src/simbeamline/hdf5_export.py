@@ -147,7 +147,7 @@ class NexusExporter(RunExporter):
         if self._file is None or doc["descriptor"] not in self._groups:
             return
         group, descriptor = self._groups[doc["descriptor"]]
-        _, filled = self._filler("event", doc)
+        filled = self._fill_event(doc)
         row = dict(filled["data"])
         subtract = self._dark is not None and descriptor.get("name", "primary") == self.stream
         if subtract and self.field in row:
@@ -192,6 +192,9 @@ class NexusExporter(RunExporter):
             entry.attrs["num_events"] = json.dumps(json_safe(doc.get("num_events", {})))
             self.written.append(self._path)
         self._close()
+
+    def _failure_note(self) -> str:
+        return " (the run's HDF5 file was removed)"
 
     def _close(self):
         self._close_filler()

@@ -171,12 +171,18 @@ def iter_frames(run, field: str, stream: str = "primary"):
             elif name == "event" and doc["descriptor"] in descriptor_uids:
                 yield doc, np.asarray(doc["data"][field])
     except Exception as err:
-        if not isinstance(err, (OSError, ValueError, KeyError)) and type(err).__name__ not in (
-                "DataNotAccessible", "UnresolvableForeignKeyError", "EventModelError"):
+        if not is_read_failure(err):
             raise
         raise FrameReadError(
             f"cannot read field {field!r} of run {uid[:8]}: {_describe(err)}"
         ) from err
+
+
+def is_read_failure(err: BaseException) -> bool:
+    """Whether *err* (raised while filling external data) means a frame could not be read:
+    a missing or unreadable file, a missing resource or datum, a handler's complaint."""
+    return isinstance(err, (OSError, ValueError, KeyError)) or type(err).__name__ in (
+        "DataNotAccessible", "UnresolvableForeignKeyError", "EventModelError")
 
 
 def _describe(err: BaseException) -> str:

@@ -95,7 +95,7 @@ def main() -> None:
         while pending:
             for name in list(pending):
                 try:
-                    read(name, timeout=0.5)
+                    read(name, timeout=0.5, repeater=False)
                     pending.discard(name)
                 except Exception:   # not up yet
                     if time.perf_counter() - start > 60:

@@ -47,7 +47,7 @@ class AD:
         from caproto.sync.client import write
 
         try:
-            write(self.name(suffix), value, notify=True, timeout=TIMEOUT)
+            write(self.name(suffix), value, notify=True, timeout=TIMEOUT, repeater=False)
         except ErrorResponseReceived:
             return True
         return False
@@ -60,7 +60,7 @@ class AD:
         if pv.type.endswith("char"):
             from caproto.sync.client import read
 
-            data = read(self.name(suffix), timeout=TIMEOUT).data
+            data = read(self.name(suffix), timeout=TIMEOUT, repeater=False).data
             return bytes(data).split(b"\0", 1)[0].decode()
         return self.get(suffix, as_string=True)
 

@@ -44,7 +44,8 @@ def test_plain_caproto_get_answers_without_epics_variables(beamline):
     else:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EPICS_")}
     result = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "caproto-get"), f"{beamline.prefix}current"],
+        [os.path.join(os.path.dirname(sys.executable), "caproto-get"), "--no-repeater",
+         f"{beamline.prefix}current"],
         capture_output=True, text=True, timeout=30, env=env,
     )
     assert result.returncode == 0, result.stderr
@@ -119,3 +120,19 @@ def test_ioc_refuses_a_malformed_prefix_and_unknown_flags(module):
                               capture_output=True, text=True, timeout=60)
     assert bad_flag.returncode == 2
     assert "unrecognized arguments: --frobnicate" in bad_flag.stderr
+
+
+def _repeaters() -> int:
+    """How many caproto-repeater processes run on this host."""
+    result = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True)
+    return sum("caproto.commandline.repeater" in line for line in result.stdout.splitlines())
+
+
+def test_checking_the_iocs_spawns_no_repeater(beamline):
+    """`start`/`status` probe PVs with caproto's sync client; that must leave no
+    caproto-repeater process behind on a CI machine."""
+    before = _repeaters()
+    for ioc in launcher.iocs(beamline):
+        assert launcher.pv_answers(ioc.ready_pv)
+    assert simbeamline("status").returncode == 0
+    assert _repeaters() <= before

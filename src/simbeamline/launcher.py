@@ -93,7 +93,7 @@ def supervisord_running(config: BeamlineConfig) -> bool:
 def pv_answers(pv: str, timeout: float = 1.0) -> bool:
     """True when *pv* can be read over Channel Access within *timeout* seconds."""
     try:
-        ca_read(pv, timeout=timeout)
+        ca_read(pv, timeout=timeout, repeater=False)  # spawn no caproto-repeater
     except Exception:  # caproto raises several kinds (timeout, no route, refused)
         return False
     return True

@@ -99,6 +99,56 @@ def test_export_command_missing_frame_file_is_one_line(session, tmp_path, capsys
         assert not out.exists() or listing(out) == []
 
 
+# -- overwrite: a run failing part way keeps the file it was replacing -----------------
+
+def test_nexus_overwrite_failing_part_way_keeps_the_old_file(session, tmp_path):
+    (first,) = session.run(bp.count([session.spot], num=2))
+    (second,) = session.run(bp.count([session.spot], num=3))
+    (third,) = session.run(bp.count([session.spot], num=1))
+    frame_files(session, second)[2].unlink()
+    out = tmp_path / "out"
+    (old,) = export_run(session.db.v2[first], NexusExporter("run.h5", field="spot_img", directory=out))
+    old_bytes = old.read_bytes()
+    exporter = NexusExporter("run.h5", field="spot_img", directory=out, overwrite=True)
+    with pytest.raises(FrameReadError, match="untouched"):
+        export_run(session.db.v2[second], exporter)
+    assert listing(out) == ["run.h5"]                   # no temporary file left
+    assert old.read_bytes() == old_bytes                # the old file, whole
+    assert open_h5_files() == 0
+    # and a run that completes does replace it
+    assert export_run(session.db.v2[third], exporter) == [old]
+    assert listing(out) == ["run.h5"]
+    with h5py.File(old, "r") as f:
+        assert f["entry"].attrs["uid"] == third and f["entry/primary/spot_img"].shape[0] == 1
+
+
+class FailingTiff(TiffExporter):
+    """Writes part of the file for event 2, then fails as a full disk would."""
+
+    def write(self, fh, frame, metadata, event):
+        if event["seq_num"] == 2:
+            fh.write(b"II*\x00half a file")
+            raise OSError(28, "No space left on device")
+        super().write(fh, frame, metadata, event)
+
+
+def test_frame_overwrite_failing_part_way_keeps_the_old_files(session, tmp_path):
+    import tifffile
+
+    (first,) = session.run(bp.count([session.spot], num=3))
+    (second,) = session.run(bp.count([session.spot], num=3))
+    out = tmp_path / "out"
+    export_run(session.db.v2[first], TiffExporter("spot_img", "{event.seq_num}.tif", directory=out))
+    before = {name: (out / name).read_bytes() for name in listing(out)}
+    exporter = FailingTiff("spot_img", "{event.seq_num}.tif", directory=out, overwrite=True)
+    with pytest.raises(OSError, match="No space"):
+        export_run(session.db.v2[second], exporter)
+    assert listing(out) == ["1.tif", "2.tif", "3.tif"]  # no temporary file left
+    np.testing.assert_array_equal(tifffile.imread(out / "1.tif"), session.frames(second)[0])
+    assert (out / "2.tif").read_bytes() == before["2.tif"]   # the failed one: the old file, whole
+    assert (out / "3.tif").read_bytes() == before["3.tif"]
+
+
 def test_nexus_dark_of_another_shape_leaves_no_file(session, tmp_path):
     small = small_detector(tmp_path, (4, 5))
     (dark,) = session.run(bp.count([small], num=2), purpose="dark")

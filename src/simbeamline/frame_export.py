@@ -17,6 +17,8 @@ at the start document, the field and the dark's shape at the descriptor.
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +93,12 @@ def refuse_existing(path: Path, overwrite: bool) -> None:
             f"{str(path)!r} exists; nothing was replaced. Choose another directory "
             "or template, or pass overwrite=True (--overwrite) to replace it"
         )
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A fresh hidden name next to *path* (same directory, so ``os.replace`` is atomic)
+    where a replacement for *path* is written until it is complete."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
 
 
 class RunExporter(DocumentRouter):
@@ -338,18 +346,26 @@ class FrameExporter(RunExporter):
                 "run stay; export again with overwrite=True, --overwrite, to replace them)")
 
     def _write_new(self, path: Path, frame, metadata, event):
+        """Write one frame file. Without overwrite it is created exclusively ('x': never
+        replace, even in a race); with overwrite it is written under a temporary name
+        and renamed over the old file only once complete, so a failure keeps the old one.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        mode = "wb" if self.overwrite else "xb"   # 'x': never replace, even in a race
+        target = temporary_sibling(path) if self.overwrite else path
         try:
-            with open(path, mode) as fh:
+            with open(target, "xb") as fh:
                 self.write(fh, frame, metadata, event)
+            if target != path:
+                os.replace(target, path)
         except FileExistsError:
+            if target != path:
+                raise
             raise FileExistsError(
                 f"{str(path)!r} appeared while exporting; nothing was replaced. Pass "
                 "overwrite=True to replace it"
             ) from None
         except BaseException:
-            path.unlink(missing_ok=True)   # no half-written file left behind
+            target.unlink(missing_ok=True)   # no half-written file left behind
             raise
 
     def write(self, fh, frame: np.ndarray, metadata: dict, event: dict) -> None:
@@ -359,5 +375,5 @@ class FrameExporter(RunExporter):
 
 __all__ = [
     "ExportError", "FrameExporter", "RunExporter", "DarkFrameError", "PathEscapeError", "TemplateError",
-    "frame_metadata", "json_safe", "handler_registry", "refuse_existing",
+    "frame_metadata", "json_safe", "handler_registry", "refuse_existing", "temporary_sibling",
 ]

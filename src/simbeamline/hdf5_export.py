@@ -22,13 +22,14 @@ wrap-around) and ``@dark_frame`` on the dataset says so.
 from __future__ import annotations
 
 import json
+import os
 
 import h5py
 import numpy as np
 
 from .darks import subtract_dark
 from .export_paths import TemplateError, export_root, render_path, template_fields
-from .frame_export import ExportError, RunExporter, json_safe, refuse_existing
+from .frame_export import ExportError, RunExporter, json_safe, refuse_existing, temporary_sibling
 
 
 def _attr_value(value):
@@ -59,7 +60,9 @@ class NexusExporter(RunExporter):
 
     A run that fails part way (a frame file missing, a dark of another shape, a
     field changing shape) leaves no file behind: the file is closed and removed, and
-    the exception goes on. Files of earlier runs are untouched.
+    the exception goes on. Files of earlier runs are untouched. With *overwrite*, the
+    file is written under a temporary name in the same directory and renamed over the
+    old one (``os.replace``) only at the stop document, so a failed run keeps the old file.
     """
 
     suffix = ".h5"
@@ -80,7 +83,8 @@ class NexusExporter(RunExporter):
         self.streams = None if streams is None else set(streams)
         self.compression = compression
         self._file = None
-        self._path = None
+        self._path = None       # the file's name once complete
+        self._writing = None    # the name it is written under (a temporary one with overwrite)
         self._groups = {}
 
     def __call__(self, name, doc, validate=False):
@@ -94,7 +98,7 @@ class NexusExporter(RunExporter):
         return self.streams is None or stream in self.streams
 
     def start(self, doc):
-        self._close()
+        self._discard()         # a run that never stopped: its file is not complete
         self.written = []
         self._start = doc
         self._groups = {}       # descriptor uid -> (group, descriptor)
@@ -105,8 +109,9 @@ class NexusExporter(RunExporter):
             self.written.append(path)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = h5py.File(path, "w" if self.overwrite else "w-")
-        self._path = path
+        writing = temporary_sibling(path) if self.overwrite else path
+        self._file = h5py.File(writing, "w-")   # never replaces: the rename does, when complete
+        self._path, self._writing = path, writing
         self._file.attrs["default"] = "entry"
         self._file.attrs["creator"] = "simbeamline"
         entry = self._file.create_group("entry")
@@ -190,11 +195,16 @@ class NexusExporter(RunExporter):
             entry.attrs["exit_status"] = doc.get("exit_status", "")
             entry.attrs["stop_time"] = doc.get("time", 0.0)
             entry.attrs["num_events"] = json.dumps(json_safe(doc.get("num_events", {})))
+            self._close()
+            if self._writing != self._path:
+                os.replace(self._writing, self._path)
+            self._writing = None
             self.written.append(self._path)
         self._close()
 
     def _failure_note(self) -> str:
-        return " (the run's HDF5 file was removed)"
+        return (" (the run's unfinished HDF5 file was removed"
+                + ("; the file it was to replace is untouched)" if self.overwrite else ")"))
 
     def _close(self):
         self._close_filler()
@@ -204,12 +214,13 @@ class NexusExporter(RunExporter):
             self._file = None
 
     def _discard(self):
-        """Close and remove the file of the run being written (after a failure)."""
-        path = self._path if self._file is not None else None
+        """Close and remove the file of the run being written (after a failure); with
+        overwrite that is the temporary file, and the old file stays."""
+        path = self._writing   # None once the run's file is complete (or never opened)
         self._groups = {}
         try:
             self._close()
         finally:
             if path is not None:
                 path.unlink(missing_ok=True)
-                self._path = None
+            self._writing = None

@@ -113,3 +113,58 @@ def test_export_command_any_run_any_format(session, tmp_path, capsys):
     assert main(["-1", "--field", "dot_img", "--out", str(tmp_path / "none")], catalog=cat) == 2
     assert "'dot_img'" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
+
+
+# -- the progress bar's total without num_events; --stream all -------------------------
+
+def _with_baseline(session, num):
+    import bluesky.preprocessors as bpp
+
+    return bpp.baseline_wrapper(bp.count([session.spot], num=num), [session.x])
+
+
+def test_progress_total_counts_the_events_when_the_stop_has_no_num_events(session, tmp_path, capsys):
+    import databroker
+
+    (uid,) = session.run(_with_baseline(session, 3))
+    copy = databroker.temp()
+    for name, doc in session.db.v2[uid].documents(fill="no"):
+        if name == "stop":
+            doc = {k: v for k, v in doc.items() if k != "num_events"}
+        copy.insert(name, doc)
+    stripped = copy.v2[uid]
+    assert "num_events" not in stripped.metadata["stop"]
+    capsys.readouterr()
+    export_run(stripped, EdfExporter("spot_img", "{event.seq_num}.edf", directory=tmp_path / "e"),
+               progress=True)
+    assert "3/3" in capsys.readouterr().err
+    export_run(stripped, NexusExporter("{start.scan_id}.h5", directory=tmp_path / "h"), progress=True)
+    assert "5/5" in capsys.readouterr().err             # every stream goes into the file
+    run = session.db.v2[uid]
+    for streams, n in (({"primary"}, 3), ({"baseline"}, 2), (None, 5)):
+        from simbeamline.export import count_exported_events
+
+        assert count_exported_events(stripped, streams) == count_exported_events(run, streams) == n
+
+
+def test_export_command_stream_all_writes_every_stream_into_one_nexus_file(session, tmp_path, capsys):
+    (uid,) = session.run(_with_baseline(session, 2))
+    out = tmp_path / "out"
+    assert main([uid, "--format", "hdf5", "--stream", "all", "--out", str(out), "--no-progress"],
+                catalog=session.db.v2) == 0
+    (path,) = out.iterdir()
+    with h5py.File(path, "r") as f:
+        assert sorted(f["entry"]) == ["baseline", "primary"]
+        assert f["entry/primary/spot_img"].shape == (2, 480, 640)
+        assert f["entry/baseline/motor_spotx"].shape == (2,)
+        assert f["entry"].attrs["default"] == "primary"
+    # the frame formats write one stream: one line, exit 2, nothing written
+    assert main([uid, "--stream", "all", "--out", str(tmp_path / "t"), "--no-progress"],
+                catalog=session.db.v2) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--format hdf5" in err, err
+    assert not (tmp_path / "t").exists()
+    # and the command's help says so
+    from simbeamline.export_cli import build_parser
+
+    assert "'all' writes every stream" in " ".join(build_parser().format_help().split())

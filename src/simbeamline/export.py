@@ -38,24 +38,60 @@ DEFAULT_TEMPLATES = {
 }
 
 
+#: ``stream=`` value meaning every stream of the run (hdf5 only: one NeXus file holds them all)
+ALL_STREAMS = "all"
+
+
 def make_exporter(fmt: str, *, field: str | None, directory, template: str | None = None,
                   db=None, dark="auto", overwrite: bool = False, stream: str = "primary"):
-    """An exporter for format *fmt* ('tiff', 'edf' or 'hdf5') with the usual defaults."""
+    """An exporter for format *fmt* ('tiff', 'edf' or 'hdf5') with the usual defaults.
+
+    *stream* ``'all'`` (hdf5 only) exports every stream into the one NeXus file; *field*
+    and the dark then belong to the primary stream.
+    """
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     template = template or DEFAULT_TEMPLATES[fmt]
     if fmt == "hdf5":
+        if stream == ALL_STREAMS:
+            return NexusExporter(template, field=field, streams=None, stream="primary",
+                                 directory=directory, overwrite=overwrite, db=db, dark=dark)
         return NexusExporter(template, field=field, streams=[stream], stream=stream,
                              directory=directory, overwrite=overwrite, db=db, dark=dark)
+    if stream == ALL_STREAMS:
+        raise ExportError(
+            f"stream {ALL_STREAMS!r} is for the hdf5 format (one file holds every stream); "
+            f"a {fmt} export writes the frames of one stream: name it (for example 'primary')")
     if field is None:
         raise ExportError(f"a {fmt} export needs the image field (for example 'spot_img')")
     return FORMATS[fmt](field, template, directory=directory, overwrite=overwrite, db=db,
                         dark=dark, stream=stream)
 
 
-def _count_events(run, stream):
-    stop = run.metadata.get("stop") or {}
-    return (stop.get("num_events") or {}).get(stream)
+def exported_streams(exporter) -> set[str] | None:
+    """The streams *exporter* writes: its ``streams`` (NeXus; None: every stream) or
+    its one ``stream``."""
+    if hasattr(exporter, "streams"):
+        return None if exporter.streams is None else set(exporter.streams)
+    return {getattr(exporter, "stream", None) or "primary"}
+
+
+def count_exported_events(run, streams: set[str] | None) -> int:
+    """How many events of *streams* (None: all) *run* has: from the stop document's
+    ``num_events`` when it has them, otherwise counted from the documents without
+    filling any frame (a run that never finished, or written by other software)."""
+    counts = (run.metadata.get("stop") or {}).get("num_events") or {}
+    if counts and (streams is None or all(s in counts for s in streams)):
+        return sum(int(n) for s, n in counts.items() if streams is None or s in streams)
+    ours, total = set(), 0
+    for name, doc in run.documents(fill="no"):
+        if name == "descriptor" and (streams is None or doc.get("name") in streams):
+            ours.add(doc["uid"])
+        elif name == "event_page" and doc["descriptor"] in ours:
+            total += len(doc["seq_num"])
+        elif name == "event" and doc["descriptor"] in ours:
+            total += 1
+    return total
 
 
 def export_run(run, exporter, *, progress: bool = False) -> list[Path]:
@@ -71,18 +107,18 @@ def export_run(run, exporter, *, progress: bool = False) -> list[Path]:
             exporter(name, doc)
     finally:
         exporter.dry_run = False
-    stream = getattr(exporter, "stream", None) or next(iter(getattr(exporter, "streams", None) or ["primary"]))
+    streams = exported_streams(exporter)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=_count_events(run, stream), unit="frame",
+        bar = tqdm(total=count_exported_events(run, streams), unit="event",
                    desc=f"export {run.metadata['start']['uid'][:8]}")
-    ours = set()   # descriptors of the exported stream, for the progress count
+    ours = set()   # descriptors of the exported streams, for the progress count
     try:
         for name, doc in run.documents(fill="no"):
             exporter(name, doc)
-            if name == "descriptor" and doc.get("name") == stream:
+            if name == "descriptor" and (streams is None or doc.get("name") in streams):
                 ours.add(doc["uid"])
             elif bar is not None and name in ("event", "event_page") and doc["descriptor"] in ours:
                 bar.update(len(doc["seq_num"]) if name == "event_page" else 1)
@@ -93,6 +129,7 @@ def export_run(run, exporter, *, progress: bool = False) -> list[Path]:
 
 
 __all__ = [
-    "DEFAULT_TEMPLATES", "EdfExporter", "ExportError", "FORMATS", "FrameExporter",
-    "NexusExporter", "SubtractedTiffExporter", "TiffExporter", "export_run", "make_exporter",
+    "ALL_STREAMS", "DEFAULT_TEMPLATES", "EdfExporter", "ExportError", "FORMATS", "FrameExporter",
+    "NexusExporter", "SubtractedTiffExporter", "TiffExporter", "count_exported_events", "export_run",
+    "exported_streams", "make_exporter",
 ]

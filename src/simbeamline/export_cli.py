@@ -2,6 +2,7 @@
 
     simbeamline export -1 --out ~/export                      # newest run, TIFF
     simbeamline export 42 --format hdf5 --out ~/export        # scan_id 42, NeXus file
+    simbeamline export 42 --format hdf5 --stream all --out ~/export   # every stream, one file
     simbeamline export 3fa2 --template '{start.sample}_{event.seq_num:04d}.tif' \\
         --dark -2 --out ~/export                              # subtract run -2's mean frame
 
@@ -20,7 +21,7 @@ import sys
 
 from .catalog_path import CatalogDirError
 from .darks import DarkFrameError
-from .export import DEFAULT_TEMPLATES, FORMATS, export_run, make_exporter
+from .export import ALL_STREAMS, DEFAULT_TEMPLATES, FORMATS, export_run, make_exporter
 from .export_paths import PathEscapeError, TemplateError
 from .frame_export import ExportError
 from .run_access import FrameReadError, RunNotFoundError, default_image_field, find_run
@@ -43,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="file name template of start/descriptor/event fields; default "
                              + "; ".join(f"{k}: {v}" for k, v in DEFAULT_TEMPLATES.items()))
     parser.add_argument("--field", help="image field to export (default: the stream's only image field)")
-    parser.add_argument("--stream", default="primary", help="event stream (default: primary)")
+    parser.add_argument("--stream", default="primary",
+                        help="event stream (default: primary); with --format hdf5, 'all' writes "
+                             "every stream of the run into the one NeXus file (--field and the "
+                             "dark then apply to the primary stream)")
     parser.add_argument("--dark", default="auto", metavar="RUN",
                         help="dark run to subtract (uid, scan_id or negative index), 'none' for no "
                              "subtraction; default: the run's own dark_frame if it records one")
@@ -80,8 +84,12 @@ def run_export(args, catalog) -> list:
     """Export as *args* says from *catalog*; return the files written."""
     run = find_run(catalog, args.run)
     field = args.field
+    field_stream = "primary" if args.stream == ALL_STREAMS else args.stream
+    if args.stream == ALL_STREAMS and args.format != "hdf5":
+        raise ExportError(f"--stream {ALL_STREAMS} needs --format hdf5 (one file holds every "
+                          f"stream); a {args.format} export writes one stream: name it")
     if field is None:
-        field = default_image_field(run, args.stream)
+        field = default_image_field(run, field_stream)
     dark = args.dark
     if dark.lower() == "none":
         dark = None

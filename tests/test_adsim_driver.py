@@ -51,6 +51,12 @@ def test_every_pv_of_the_table_answers_with_its_record_type(ad):
     full.wait_for_connection(30)
     assert full.type in ("char", "time_char", "ctrl_char") and full.nelm == 512
     assert by_name["HDF1:FullFileName_RBV"]["type"].startswith("waveform FTVL=CHAR")
+    # a bo whose template names no states is still DBR_ENUM, with no strings, at its VAL
+    for suffix in ("HDF1:ProcessPlugin", "image1:ProcessPlugin", "cam1:ReadStatus"):
+        bare = epics.get_pv(ad.name(suffix), form="ctrl")
+        assert bare.wait_for_connection(30), suffix
+        assert bare.type == "ctrl_enum" and not bare.get_ctrlvars().get("enum_strs"), suffix
+        assert bare.get(use_monitor=False) == 1, suffix
 
 
 #: CA field type (as pyepics names it) each kind of reference record is served with
@@ -59,8 +65,6 @@ REFERENCE_CA_TYPES = {"DBR_DOUBLE": "double", "DBR_ENUM": "enum", "DBR_LONG": "l
 
 
 def _reference_ca_type(detail: str) -> str:
-    if detail == "DBR_ENUM []":
-        return "long"                     # a bo with no state strings: plain numbers (channels.py)
     if detail.startswith("waveform"):
         if "FTVL=$(FTVL)" in detail:
             return "char"                 # image1:ArrayData: UCHAR unless --image-ftvl

@@ -249,3 +249,90 @@ def test_a_bad_beamline_update_is_logged_as_a_warning(caplog):
     assert link.samx == 0.0
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings and "samx" in warnings[0].getMessage()
+
+
+#: the reference's rows for bo records whose template names no states
+_REFERENCE_BARE_BO = {"cam1:ReadStatus": 1, "HDF1:ProcessPlugin": 1, "HDF1:EmptyFreeList": 0,
+                      "image1:ProcessPlugin": 1, "image1:EmptyFreeList": 0}
+
+
+def test_a_bo_without_state_names_is_an_enum_with_no_strings():
+    """A bo with empty ZNAM/ONAM (ProcessPlugin, EmptyFreeList, ReadStatus) reports
+    DBR_ENUM with no state strings, as the real IOC does (it was a plain integer),
+    starts at its template's VAL, takes state numbers 0/1 (also as text) and
+    refuses others."""
+    import asyncio
+
+    from caproto import ChannelType
+
+    from simbeamline_iocs.adsim.channels import make_channel
+
+    specs = {s.suffix: s for s in table.load_table()}
+    bare = [s for s in specs.values() if s.kind == "enum" and not s.enum_strings]
+    assert set(_REFERENCE_BARE_BO) <= {s.suffix for s in bare}
+
+    async def scenario():
+        seen = {}
+        for spec in bare:
+            ch = make_channel(spec)
+            metadata, value = await ch.read(ChannelType.CTRL_ENUM)
+            _, text = await ch.read(ChannelType.STRING)
+            seen[spec.suffix] = (ch.data_type, tuple(metadata.enum_strings), metadata.no_str,
+                                 list(value), list(text))
+        ch = make_channel(specs["HDF1:EmptyFreeList"])
+        await ch.write_from_dbr([1], ChannelType.ENUM, None)
+        after_enum = ch.value
+        await ch.write_from_dbr([b"0"], ChannelType.STRING, None)
+        after_text = ch.value
+        try:
+            await ch.write_from_dbr([2], ChannelType.LONG, None)
+            refused = False
+        except Exception:
+            refused = True
+        return seen, after_enum, after_text, refused, ch.value
+
+    seen, after_enum, after_text, refused, final = asyncio.run(scenario())
+    for suffix, (dtype, strings, no_str, value, text) in seen.items():
+        assert dtype == ChannelType.ENUM, suffix
+        assert strings == () and no_str == 0, suffix
+        assert text == [b""], suffix
+        if suffix in _REFERENCE_BARE_BO:
+            assert value == [_REFERENCE_BARE_BO[suffix]], suffix
+    assert seen["Stats1:ProcessPlugin"][3] == [1]      # same NDPluginBase template
+    assert (after_enum, after_text, refused, final) == (1, 0, True, 0)
+
+
+def test_status_messages_fill_long_string_records_and_cut_only_dbr_strings():
+    """A failed acquisition's message reaches cam1:StatusMessage_RBV (a 256-element
+    CHAR waveform) whole (it was cut to 39 characters); text is cut only to what
+    the record holds: NELM - 1 for long strings, 39 for DBR_STRING records."""
+    import asyncio
+
+    from simbeamline_iocs.adsim.ioc import ADSimIOC
+
+    message = "detector exploded: " + "x" * 100 + " (see the IOC log)"
+    assert 39 < len(message) < 255
+
+    async def scenario():
+        ioc = ADSimIOC("unit:")
+        try:
+            async def broken_publish(port, array):
+                raise RuntimeError(message)
+
+            ioc.plugins.publish = broken_publish
+            await ioc.post_many({"cam1:AcquireTime": 0.0, "cam1:AcquirePeriod": 0.0,
+                                 "cam1:ArrayCallbacks": "Enable", "cam1:ImageMode": "Single",
+                                 "cam1:SizeX": 16, "cam1:SizeY": 16})
+            await asyncio.wait_for(ioc.driver._acquire(asyncio.Event()), 30)
+            status = ioc.get("cam1:StatusMessage_RBV")
+            await ioc.plugins["HDF1"].status(False, "w" * 400)
+            write_message = ioc.get("HDF1:WriteMessage")
+            await ioc.post("cam1:Model_RBV", "m" * 60)
+            return status, write_message, ioc.get("cam1:Model_RBV")
+        finally:
+            ioc.executor.shutdown(wait=True)
+
+    status, write_message, model = asyncio.run(scenario())
+    assert status == message
+    assert write_message == "w" * 255
+    assert model == "m" * 39

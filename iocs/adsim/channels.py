@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 from caproto import (ChannelByte, ChannelChar, ChannelData, ChannelDouble, ChannelEnum,
-                     ChannelFloat, ChannelInteger, ChannelShort, ChannelString)
+                     ChannelFloat, ChannelInteger, ChannelShort, ChannelString, ChannelType,
+                     native_type)
+from caproto._dbr import DBR_TYPES
 
 from .table import PVSpec
 
@@ -56,6 +58,55 @@ class HookedEnum(HookedMixin, ChannelEnum):
         return await super().verify_value(value)
 
 
+class BareEnum(ChannelEnum):
+    """A bo whose template names no states (ZNAM/ONAM empty), e.g. ProcessPlugin.
+
+    The real record still reports DBR_ENUM over CA, with no state strings in its
+    GR/CTRL metadata and an empty string for DBR_STRING reads; its VAL is the state
+    number 0 or 1. The value is kept as that number (``ioc.get`` gives an int).
+    """
+
+    #: a bo has two states whether or not they are named
+    STATES = 2
+    _CTRL_TYPES = (DBR_TYPES[ChannelType.GR_ENUM], DBR_TYPES[ChannelType.CTRL_ENUM])
+
+    def __init__(self, *, value=0, **kwargs):
+        kwargs.pop("enum_strings", None)
+        # one (empty) name per state, so the wire conversions accept indices 0..1;
+        # the metadata the client sees names none (see _read_metadata)
+        super().__init__(value=int(value), enum_strings=("",) * self.STATES, **kwargs)
+
+    def _read_metadata(self, dbr_metadata):
+        if isinstance(dbr_metadata, self._CTRL_TYPES):
+            dbr_metadata.enum_strings = []
+        return ChannelData._read_metadata(self, dbr_metadata)
+
+    async def verify_value(self, value):
+        # a state number (or its text, as a DBR_STRING put of a bo parses it)
+        if isinstance(value, (bytes, str)):
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            text = text.split("\0", 1)[0]
+            try:
+                value = int(float(text.strip() or "0"))
+            except ValueError:
+                raise ValueError(f"{text!r} is not a state number of an unnamed bo") from None
+        index = int(value)
+        if not 0 <= index < self.STATES:
+            raise ValueError(f"state {index} out of range 0..{self.STATES - 1}")
+        return index
+
+    async def write_from_dbr(self, data, data_type, metadata, *, flags=0):
+        if native_type(data_type) == ChannelType.STRING:
+            # no state names to look up: the text is the state number
+            text = data[0] if isinstance(data, (list, tuple)) else data
+            return await self.write(text, flags=flags)
+        return await super().write_from_dbr(data, data_type, metadata, flags=flags)
+
+
+class HookedBareEnum(HookedMixin, BareEnum):
+    pass
+
+
 def _hooked(cls):
     return type(f"Hooked{cls.__name__[len('Channel'):]}", (HookedMixin, cls), {})
 
@@ -71,6 +122,24 @@ def _number(text: str, cast, default):
         return default
 
 
+#: characters a DBR_STRING record holds (MAX_STRING_SIZE 40, with its NUL)
+STRING_CHARS = 39
+
+
+def fit_text(spec: PVSpec, value):
+    """*value* as the record of *spec* holds it: text longer than the record cuts
+    to what it keeps (39 characters for a DBR_STRING record, NELM - 1 for a
+    long-string CHAR waveform, as asyn's readOctet leaves room for the NUL);
+    anything else is unchanged."""
+    if not isinstance(value, str):
+        return value
+    if spec.kind == "string":
+        return value[:STRING_CHARS]
+    if spec.kind == "longstring":
+        return value[:max(spec.length - 1, 0)]
+    return value
+
+
 def make_channel(spec: PVSpec, *, image_ftvl: str = "UCHAR") -> ChannelData:
     """A caproto channel that serves *spec* with its initial value."""
     common = dict(reported_record_type=spec.record)
@@ -78,8 +147,8 @@ def make_channel(spec: PVSpec, *, image_ftvl: str = "UCHAR") -> ChannelData:
         index = _number(spec.initial, int, 0)
         index = min(max(index, 0), len(spec.enum_strings) - 1)
         return HookedEnum(value=spec.enum_strings[index], enum_strings=spec.enum_strings, **common)
-    if spec.kind == "enum":  # a bo with no state strings: plain numbers
-        return _HOOKED[ChannelInteger](value=_number(spec.initial, int, 0), **common)
+    if spec.kind == "enum":  # a bo with no state strings: DBR_ENUM, no names
+        return HookedBareEnum(value=min(max(_number(spec.initial, int, 0), 0), 1), **common)
     if spec.kind == "double":
         return _HOOKED[ChannelDouble](value=_number(spec.initial, float, 0.0),
                                      precision=spec.precision, **common)

@@ -193,7 +193,7 @@ class Driver:
             log.exception("acquisition failed")
             failed = True
             await ioc.post_many({"cam1:DetectorState_RBV": "Error",
-                                 "cam1:StatusMessage_RBV": str(exc)[:39]})
+                                 "cam1:StatusMessage_RBV": str(exc)})
         finally:
             # an acquisition that failed keeps DetectorState=Error and its message
             if not failed:

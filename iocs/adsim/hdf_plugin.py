@@ -53,7 +53,7 @@ class HDF5Plugin(Plugin):
 
     async def status(self, ok: bool, message: str = "") -> None:
         await self.post({"WriteStatus": "Write OK" if ok else "Write error",
-                         "WriteMessage": message[:255]})
+                         "WriteMessage": message})
 
     async def _file_written(self, ioc_name: str, increment: bool = True) -> None:
         updates = {"FullFileName_RBV": ioc_name}

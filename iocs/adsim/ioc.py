@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from caproto import SkipWrite
 
 from .beamline import BeamlineLink
-from .channels import make_channel
+from .channels import fit_text, make_channel
 from .driver import Driver
 from .paths import PathMap
 from .plugins import PluginChain
@@ -35,6 +35,7 @@ class ADSimIOC:
         for spec in load_table():
             channel = make_channel(spec, image_ftvl=image_ftvl)
             channel.suffix = spec.suffix
+            channel.spec = spec
             if not spec.is_readback:
                 channel.on_put = self._on_put
             self.channels[spec.suffix] = channel
@@ -57,8 +58,10 @@ class ADSimIOC:
         return suffix in self.channels
 
     async def post(self, suffix: str, value) -> None:
-        """Update a record from the IOC side (no put behaviour runs)."""
-        await self.channels[suffix].write(value, verify_value=False)
+        """Update a record from the IOC side (no put behaviour runs). Text is cut
+        only to what the record holds (see :func:`.channels.fit_text`)."""
+        channel = self.channels[suffix]
+        await channel.write(fit_text(channel.spec, value), verify_value=False)
 
     async def post_many(self, values: dict) -> None:
         for suffix, value in values.items():

@@ -138,8 +138,8 @@ class NexusExporter(RunExporter):
         entry = self._file["entry"]
         group = entry.get(stream) or entry.create_group(stream)
         group.attrs["NX_class"] = "NXdata"
-        if "default" not in entry.attrs:
-            entry.attrs["default"] = stream
+        if stream == self.stream or "default" not in entry.attrs:
+            entry.attrs["default"] = stream  # the exporter's stream, whatever comes first
         signal = self.field if self.field in keys else next(
             (k for k, dk in keys.items() if len(dk.get("shape") or ()) >= 2), next(iter(keys), None))
         if signal is not None:

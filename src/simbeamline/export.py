@@ -24,7 +24,7 @@ from pathlib import Path
 from .edf_export import EdfExporter
 from .frame_export import ExportError, FrameExporter
 from .hdf5_export import NexusExporter
-from .run_access import as_run
+from .run_access import as_run, count_events
 from .tiff_export import SubtractedTiffExporter, TiffExporter
 
 #: --format name -> exporter class
@@ -77,21 +77,8 @@ def exported_streams(exporter) -> set[str] | None:
 
 
 def count_exported_events(run, streams: set[str] | None) -> int:
-    """How many events of *streams* (None: all) *run* has: from the stop document's
-    ``num_events`` when it has them, otherwise counted from the documents without
-    filling any frame (a run that never finished, or written by other software)."""
-    counts = (run.metadata.get("stop") or {}).get("num_events") or {}
-    if counts and (streams is None or all(s in counts for s in streams)):
-        return sum(int(n) for s, n in counts.items() if streams is None or s in streams)
-    ours, total = set(), 0
-    for name, doc in run.documents(fill="no"):
-        if name == "descriptor" and (streams is None or doc.get("name") in streams):
-            ours.add(doc["uid"])
-        elif name == "event_page" and doc["descriptor"] in ours:
-            total += len(doc["seq_num"])
-        elif name == "event" and doc["descriptor"] in ours:
-            total += 1
-    return total
+    """How many events of *streams* (None: all) *run* has, for the progress bar."""
+    return count_events(run, streams)
 
 
 def export_run(run, exporter, *, progress: bool = False) -> list[Path]:

@@ -104,17 +104,20 @@ def _descriptors(run):
     return [doc for name, doc in run.documents(fill="no") if name == "descriptor"]
 
 
-def count_events(run, stream: str = "primary") -> int:
-    """How many events *stream* of *run* has: the stop document's ``num_events``, or,
-    when the stop document lacks it (a run that never finished, or written by other
-    software), the events counted without reading any frame."""
-    counts = (run.metadata.get("stop") or {}).get("num_events")
-    if counts and stream in counts:
-        return int(counts[stream])
+def count_events(run, streams: str | set[str] | None = "primary") -> int:
+    """How many events *streams* (a name, a set of names, or None for all) of *run*
+    have: from the stop document's ``num_events`` when it covers them, otherwise
+    counted from the documents without reading any frame (a run that never
+    finished, or written by other software)."""
+    if isinstance(streams, str):
+        streams = {streams}
+    counts = (run.metadata.get("stop") or {}).get("num_events") or {}
+    if counts and (streams is None or all(s in counts for s in streams)):
+        return sum(int(n) for s, n in counts.items() if streams is None or s in streams)
     descriptor_uids = set()
     total = 0
     for name, doc in run.documents(fill="no"):
-        if name == "descriptor" and doc.get("name") == stream:
+        if name == "descriptor" and (streams is None or doc.get("name") in streams):
             descriptor_uids.add(doc["uid"])
         elif name == "event_page" and doc["descriptor"] in descriptor_uids:
             total += len(doc["seq_num"])

@@ -53,6 +53,9 @@ from .validation import accept, non_negative_finite, positive_finite
 TICK = 0.05
 #: A stalled motor stops this fraction of the way to its target.
 STALL_FRACTION = 0.5
+#: The record's alarm after a move a fault ended, as the motor record sets it.
+PROBLEM_ALARMS = {"stall": (AlarmStatus.STATE, AlarmSeverity.MAJOR_ALARM),
+                  "limit": (AlarmStatus.HWLIMIT, AlarmSeverity.MAJOR_ALARM)}
 
 
 # --- physics: plain functions --------------------------------------------------------
@@ -228,8 +231,12 @@ class MotorRecord(PVGroup):
             positive=positive, done=not moving, moving=moving, high_limit=high,
             low_limit=low, problem=self._problem is not None,
             stalled=self._problem == "stall"))
-        await f.done_moving_to_value.write(int(not moving))
         await f.motion_in_progress.write(int(moving))
+        if not moving and self._problem is not None:
+            # after the other fields (each numeric write re-evaluates the fields'
+            # shared alarm) and before DMOV, which ophyd answers by reading RBV's alarm
+            await self._set_alarm(*PROBLEM_ALARMS[self._problem])
+        await f.done_moving_to_value.write(int(not moving), verify_value=False)
 
     async def _apply_offset(self, offset: float):
         """Make *offset* the user offset: RBV, VAL, HLM, LLM shift; nothing moves.
@@ -298,11 +305,8 @@ class MotorRecord(PVGroup):
             await asyncio.sleep(min(TICK, CLOCK.wall_seconds(duration - t)))
         superseded = self._move_id != my_move
         if not superseded:
-            if fault is not None and not self._stop_requested:
+            if not self._stop_requested:
                 self._problem = fault
-                await self._set_alarm(*(
-                    (AlarmStatus.STATE, AlarmSeverity.MAJOR_ALARM) if fault == "stall"
-                    else (AlarmStatus.LIMIT, AlarmSeverity.MAJOR_ALARM)))
             await self._publish_status(moving=False, positive=positive)
         return self.user_position, not superseded
 

@@ -10,8 +10,8 @@ with completion returns once the readback shows the new state. Detectors look at
 the readback: a closed shutter means they see only their dark signal.
 
 Fault (set by :mod:`.faults`): a stuck shutter, as a tripped PSS interlock shows
-it: the interlock reads Tripped, the readback (and the interlock) carry a
-STATE/MAJOR alarm, and commands are ignored: the put completes, setpoint and
+it: the interlock reads Tripped, the readback and the interlock (one alarm) carry
+a STATE/MAJOR alarm, and commands are ignored: the put completes, setpoint and
 readback keep their values.
 """
 
@@ -37,9 +37,10 @@ class Shutter(PVGroup):
     setpoint = pvproperty(value="Open", name="shutter", dtype=ChannelType.ENUM,
                           enum_strings=STATES, doc="shutter setpoint")
     readback = pvproperty(value="Open", name="shutter_RBV", dtype=ChannelType.ENUM,
-                          enum_strings=STATES, read_only=True, doc="shutter state")
+                          enum_strings=STATES, read_only=True, alarm_group="pss",
+                          doc="shutter state")
     interlock = pvproperty(value="OK", name="shutter:interlock", dtype=ChannelType.ENUM,
-                           enum_strings=("OK", "Tripped"), read_only=True,
+                           enum_strings=("OK", "Tripped"), read_only=True, alarm_group="pss",
                            doc="PSS interlock: Tripped while the shutter is stuck")
 
     @setpoint.putter
@@ -62,7 +63,6 @@ class Shutter(PVGroup):
                             else (AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM))
         await self.interlock.write("Tripped" if stuck else "OK",
                                    status=status, severity=severity)
-        await self.readback.write(self.readback.value, status=status, severity=severity)
 
     @property
     def open(self) -> bool:

@@ -17,7 +17,7 @@ PVs (prefix ``sim:`` by default, or ``$SIMBEAMLINE_PREFIX``):
     sim:shutter, sim:shutter_RBV, sim:shutter:interlock          (shutter.py)
     sim:spot:{exp,acquire,image,sum,width,height,frame_counter}  (spotcam.py)
     sim:dot:{...}  -- the same, driven by dotx/doty
-    sim:time_scale -- the simulation clock's time scale          (clock.py)
+    sim:time_scale -- the simulation clock's time scale          (timescale.py)
     sim:fault:...  -- scripted faults, inject and clear          (faults.py)
 """
 
@@ -27,7 +27,7 @@ import argparse
 
 from caproto.server import PVGroup, SubGroup
 
-from .clock import TimeScale
+from .timescale import TimeScale
 from .faults import Faults
 from .motor import BeamlineMotors
 from .ring import RingCurrent

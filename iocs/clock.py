@@ -21,8 +21,9 @@ new scale.
 
 Every IOC module uses the process's one clock, :data:`CLOCK`.
 
-PV (:class:`TimeScale`, in the beamline IOC):
-    {prefix}time_scale   wall seconds per simulated second (writable; 1e-4 .. 100)
+The beamline IOC serves the scale as ``{prefix}time_scale`` (:mod:`.timescale`).
+This module imports nothing but the standard library: clients share
+:func:`parse_time_scale` with the IOCs.
 """
 
 from __future__ import annotations
@@ -31,10 +32,6 @@ import asyncio
 import math
 import os
 import time
-
-from caproto.server import PVGroup, pvproperty
-
-from .validation import accept
 
 TIME_SCALE_ENV = "SIMBEAMLINE_TIME_SCALE"
 MIN_SCALE = 1e-4     #: 10 000 times faster than real time
@@ -129,24 +126,6 @@ class SimClock:
                     task.cancel()
 
 
-#: The clock of this IOC process.
-CLOCK = SimClock(scale_from_env())
+#: The clock of this IOC process (``serve`` sets its scale from the environment).
+CLOCK = SimClock()
 
-
-class TimeScale(PVGroup):
-    """``{prefix}time_scale``: read and set :data:`CLOCK`'s scale over CA.
-
-    A value outside 1e-4 .. 100 (or not finite) is refused: the put fails, the PV
-    shows a WRITE/MAJOR alarm and keeps its value.
-    """
-
-    time_scale = pvproperty(value=1.0, name="time_scale", precision=4,
-                            doc="simulation time scale: 1 real time, 0.01 100x faster")
-
-    @time_scale.startup
-    async def time_scale(self, instance, async_lib):
-        await instance.write(CLOCK.scale)
-
-    @time_scale.putter
-    async def time_scale(self, instance, value):
-        return await accept(instance, CLOCK.set_scale(value))

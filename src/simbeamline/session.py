@@ -14,6 +14,7 @@ opens IPython with that profile.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -70,16 +71,31 @@ def _tools() -> dict:
 
 
 def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = None,
-                  table_and_plots: bool = True, move_progress: bool = True) -> dict:
-    """Build a fresh session namespace; raises BeamlineNotRunning or CatalogDirError."""
+                  table_and_plots: bool = True, move_progress: bool = True,
+                  suspenders: bool | None = None) -> dict:
+    """Build a fresh session namespace; raises BeamlineNotRunning or CatalogDirError.
+
+    *suspenders* (default: unless ``SIMBEAMLINE_SUSPENDERS=off``) installs the
+    ring-current and shutter-interlock suspenders (:mod:`simbeamline.suspenders`).
+    Every run records the simulation clock's ``time_scale``.
+    """
+    from . import suspenders as standard
+
     from .catalog.store import open_db
 
     config = ca_env.apply_client_env(config)
     db = open_db(config)  # first: an unwritable catalog directory is reported before any CA work
     beamline = build_beamline(config, adsim=adsim)
     RE, bec = run_engine(db, progress=move_progress, table_and_plots=table_and_plots)
+    time_scale = standard.time_scale_signal(config)
+    standard.record_time_scale(RE, time_scale)
+    if suspenders is None:
+        suspenders = standard.suspenders_wanted()
+    installed = (standard.install_suspenders(RE, beamline, time_scale=time_scale.get())
+                 if suspenders else [])
     return dict(_tools(), RE=RE, bec=bec, db=db, cat=db.v2, beamline=beamline,
-                config=config, **beamline.namespace())
+                config=config, time_scale=time_scale, suspenders=installed,
+                **beamline.namespace())
 
 
 def session_namespace(config: BeamlineConfig | None = None) -> dict:
@@ -137,7 +153,9 @@ def _profile_dir(config: BeamlineConfig) -> Path:
 
 def ipython_main(argv: list[str]) -> int:
     """``simbeamline ipython [--no-start] [IPython options]``: the beamline in IPython."""
+    from .cli import time_scale_argument
     from .control import launcher
+    from .control.faults import FaultClient
 
     parser = argparse.ArgumentParser(
         prog="simbeamline ipython",
@@ -145,8 +163,11 @@ def ipython_main(argv: list[str]) -> int:
                     "starting the IOCs first if they are down.")
     parser.add_argument("--no-start", action="store_true",
                         help="do not start the IOCs (the session says how if they are down)")
+    time_scale_argument(parser)
     args, ipython_args = parser.parse_known_args(argv)
     config = BeamlineConfig.from_env()
+    if args.time_scale is not None:
+        config = dataclasses.replace(config, time_scale=args.time_scale)
     if not args.no_start:
         try:
             launcher.ensure_running(config)
@@ -154,6 +175,13 @@ def ipython_main(argv: list[str]) -> int:
             print(f"simbeamline: the IOCs did not start: {err}", file=sys.stderr)
             return 1
     ca_env.apply_client_env(config)
+    if args.time_scale is not None:    # the IOCs may have been running already
+        try:
+            FaultClient(config).set_time_scale(args.time_scale)
+        except (TimeoutError, OSError) as err:
+            print(f"simbeamline: cannot set the time scale ({err}); is the beamline "
+                  "running? 'simbeamline start'", file=sys.stderr)
+            return 1
     try:
         ipython_dir = _profile_dir(config)
     except OSError as err:

@@ -116,6 +116,8 @@ def clear_puts(name: str, words: list[str] = ()) -> list[Put]:
                 if suffix != "fault:freeze"]
     if name == "freeze":
         raise FaultError("a freeze cannot be cleared: the IOC answers again by itself")
+    if name == "limit" and len(words) == 1:
+        words = [*words, "high"]        # either switch: clearing needs only the motor
     return [Put(put.suffix, 0) for put in set_puts(name, words)
             if not put.suffix.endswith(":duration")]
 

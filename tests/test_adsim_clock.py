@@ -10,19 +10,11 @@ from __future__ import annotations
 import pytest
 from ophyd import EpicsSignal, EpicsSignalRO
 
-from adsim_support import AD, TIMEOUT, wait_for
+from adsim_support import TIMEOUT, wait_for
+from test_adsim_driver import ad  # noqa: F401 (fixture)
 from test_time_scale_ioc import Transitions
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="module")
-def ad(beamline):
-    ad = AD(beamline.ad_prefix)
-    ad.camera()
-    yield ad
-    ad.put("cam1:Acquire", 0)
-    ad.camera()
 
 
 @pytest.fixture(scope="module")

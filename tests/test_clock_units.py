@@ -127,3 +127,27 @@ def test_motor_status_word_problem_and_stall_bits():
                                    stalled=True)
     assert word & (1 << 9) and word & (1 << 6) and word & (1 << 1)
     assert not motor.motor_status_word(positive=True, done=True, moving=False) & (1 << 9)
+
+
+# --- configuration and command line ------------------------------------------------
+
+def test_config_carries_the_time_scale_to_the_iocs_environment():
+    from simbeamline.control.config import BeamlineConfig
+
+    config = BeamlineConfig.from_env({"SIMBEAMLINE_TIME_SCALE": "0.01"})
+    assert config.time_scale == 0.01
+    assert BeamlineConfig.from_env(config.as_env()) == config
+    assert BeamlineConfig.from_env({}).time_scale == 1.0
+    with pytest.raises(ValueError, match="SIMBEAMLINE_TIME_SCALE"):
+        BeamlineConfig.from_env({"SIMBEAMLINE_TIME_SCALE": "-1"})
+
+
+def test_time_scale_flag_is_checked_by_the_command_line(capsys):
+    from simbeamline import cli
+
+    args, _ = cli.build_parser().parse_known_args(["start", "--time-scale", "0.1"])
+    assert cli.config_from_args(args).time_scale == 0.1
+    with pytest.raises(SystemExit) as exit_:
+        cli.build_parser().parse_known_args(["start", "--time-scale", "0"])
+    assert exit_.value.code == 2
+    assert "time scale" in capsys.readouterr().err

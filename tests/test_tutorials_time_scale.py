@@ -13,6 +13,7 @@ from session_support import new_session, private_config
 from simbeamline.control.faults import FaultClient, Put
 from simbeamline_iocs import ring, spotcam
 from tutorial_replay import dot_notebook, spot_notebook
+from waiting import wait_for
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -33,8 +34,10 @@ def ns(beamline, tmp_path_factory):
     session["RE"](session["mv"](session["mtr_spotx"], 0, session["mtr_spoty"], 0,
                                 session["mtr_dotx"], 0, session["mtr_doty"], 0))
     client.set_time_scale(1.0)
-    client.write([Put("current:topup_period", 0.5)])      # a top-up: a full ring again
-    client.write([Put(name, value) for name, value in saved.items()])
+    client.write([Put("current:lifetime", saved["current:lifetime"]),
+                  Put("current:topup_period", 0.5)])      # a top-up: a full ring again
+    wait_for(lambda: client.read("current") > 499.0, what="a top-up")
+    client.write([Put("current:topup_period", saved["current:topup_period"])])
 
 
 def assert_counts_of_nominal_exposure(header, camera, x_key, y_key, exposure):

@@ -27,7 +27,7 @@ Faults (set by :mod:`.faults`), as the real record reports them:
 - stall: a move stops short of its target (at ``STALL_FRACTION`` of the way), DMOV
   goes to 1 with MSTA's slip/stall and problem bits set and a STATE/MAJOR alarm;
 - limit switch: HLS (or LLS) reads 1 and a move towards it does not go, DMOV goes
-  to 1 with a LIMIT/MAJOR alarm; moves away are allowed.
+  to 1 with a HWLIMIT/MAJOR alarm; moves away are allowed.
 
 ophyd's ``EpicsMotor`` reports both as a failed move (it checks the limit switch
 and RBV's alarm when DMOV returns to 1).

@@ -8,9 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from caproto.sync.client import read
 
-from simbeamline.control.faults import FaultError, Put, clear_puts, load_schedule, set_puts
+from simbeamline.control.faults import FaultClient, FaultError, Put, clear_puts, load_schedule, set_puts
 
 
 def test_fault_words_become_pv_writes():
@@ -72,7 +71,7 @@ def test_fault_command_sets_lists_and_clears(beamline):
     result = fault_command(beamline, "set", "limit", "samy", "low")
     assert result.returncode == 0, result.stderr
     try:
-        assert read(pv, repeater=False).data[0] == 2
+        assert FaultClient(beamline).read("fault:m:samy:limit") == "Low"
         listing = fault_command(beamline, "list")
         assert listing.returncode == 0, listing.stderr
         assert any(line.split()[:2] == [pv, "Low"] for line in listing.stdout.splitlines())
@@ -80,7 +79,7 @@ def test_fault_command_sets_lists_and_clears(beamline):
     finally:
         result = fault_command(beamline, "clear", "all")
     assert result.returncode == 0, result.stderr
-    assert read(pv, repeater=False).data[0] == 0
+    assert FaultClient(beamline).read("fault:m:samy:limit") == "None"
 
 
 def test_fault_command_refuses_bad_input_with_what_to_do(beamline, tmp_path):

@@ -31,6 +31,10 @@ CURRENT_FLOOR = 100.0    #: mA: below this the beam is lost
 CURRENT_RESUME = 400.0   #: mA: above this (after the settle time) the beam is back
 SETTLE = 5.0             #: seconds of the simulation clock to wait before resuming
 SUSPENDERS_ENV = "SIMBEAMLINE_SUSPENDERS"
+#: Wall seconds the RunEngine yields before each event is saved, so that a suspension
+#: requested by a monitor (it takes several event-loop turns to arrive) lands first and
+#: the event of a point read during a beam dump is dropped and taken again.
+LAND = 0.005
 
 
 def suspenders_wanted(environ=None) -> bool:
@@ -81,10 +85,28 @@ def standard_suspenders(beamline, *, time_scale: float = 1.0, runs: OpenRuns | N
     ]
 
 
+def let_suspensions_land(plan):
+    """*plan* with a :data:`LAND` sleep before each ``save`` (a plan preprocessor)."""
+    from bluesky import Msg
+    from bluesky.preprocessors import plan_mutator
+
+    def before_save(msg):
+        if msg.command != "save":
+            return None, None
+
+        def head():
+            yield Msg("sleep", None, LAND)
+            return (yield msg)
+        return head(), None
+
+    return plan_mutator(plan, before_save)
+
+
 def install_suspenders(RE, beamline, *, time_scale: float = 1.0) -> list:
     """Install :func:`standard_suspenders` on *RE*; return them."""
     runs = OpenRuns()
     RE.subscribe(runs)
+    RE.preprocessors.append(let_suspensions_land)
     suspenders = standard_suspenders(beamline, time_scale=time_scale, runs=runs)
     for suspender in suspenders:
         RE.install_suspender(suspender)

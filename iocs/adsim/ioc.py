@@ -1,12 +1,15 @@
 """The PV database of the ADSimDetector IOC and the dispatch of client puts.
 
-Every PV of :mod:`.table` becomes a caproto channel. A put on a record runs the
-behaviour registered for it (if any: the driver and the plugins register theirs),
-then updates its ``_RBV`` twin, so every put shows on its readback.
+Every record of :mod:`.table` (the real IOC's 7,395) becomes a caproto channel,
+built from the data, not from classes. A put on a record runs the behaviour
+registered for it (if any: the driver and the plugins register theirs), then
+updates its ``_RBV`` twin, so every put shows on its readback. Soft records
+(:mod:`.soft`) follow the records they link to.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +21,7 @@ from .channels import fit_text, make_channel
 from .driver import Driver
 from .paths import PathMap
 from .plugins import PluginChain
+from .soft import SoftRecords
 from .table import load_table
 
 log = logging.getLogger(__name__)
@@ -32,14 +36,18 @@ class ADSimIOC:
         self.prefix = prefix
         self.image_ftvl = image_ftvl
         self.channels = {}
-        for spec in load_table():
+        specs = load_table()
+        for spec in specs:
             channel = make_channel(spec, image_ftvl=image_ftvl)
             channel.suffix = spec.suffix
             channel.spec = spec
-            if not spec.is_readback:
+            if not spec.read_only:
                 channel.on_put = self._on_put
             self.channels[spec.suffix] = channel
         self.pvdb = {prefix + suffix: ch for suffix, ch in self.channels.items()}
+        self.soft = SoftRecords(self, specs)
+        for source in self.soft.dependents:
+            self.channels[source].after_write = self.soft.on_write
         self.handlers = {}
         self.path_map = path_map or PathMap()
         self.beamline = beamline or BeamlineLink()
@@ -53,6 +61,14 @@ class ADSimIOC:
     def get(self, suffix: str):
         """Current value of a record (enums as their string)."""
         return self.channels[suffix].value
+
+    def numeric(self, suffix: str):
+        """Current value of a record as a number (enums as their state index)."""
+        channel = self.channels[suffix]
+        value = channel.value
+        if isinstance(value, str) and getattr(channel, "enum_strings", None):
+            return channel.enum_strings.index(value) if value in channel.enum_strings else 0
+        return value
 
     def has(self, suffix: str) -> bool:
         return suffix in self.channels
@@ -93,4 +109,6 @@ class ADSimIOC:
                 os.makedirs(host_dir, exist_ok=True)
             except OSError as exc:
                 log.warning("cannot create mapped directory %s: %s", host_dir, exc)
+        await self.soft.compute_all()
+        self._rate_task = asyncio.get_running_loop().create_task(self.soft.run_rates())
         await self.beamline.start()

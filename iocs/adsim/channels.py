@@ -132,6 +132,41 @@ class HookedBareEnum(HookedMixin, BareEnum):
     pass
 
 
+class HookedLongString(HookedMixin, ChannelChar):
+    """A long string: a CHAR waveform of NELM characters (FilePath, FileName, ...).
+
+    An all-NUL put (pyepics ``caput(pv, "")``, ophyd ``set("")``) stores the empty
+    string, as the real record does (caproto's conversion refuses it). A string
+    longer than NELM is refused, naming the limit (the record would cut it, and a
+    cut path is a different directory)."""
+
+    async def write_from_dbr(self, data, data_type, metadata, *, flags=0):
+        if native_type(data_type) == ChannelType.CHAR:
+            raw = data[0] if isinstance(data, list) else data
+            raw = raw.tobytes() if hasattr(raw, "tobytes") else bytes(raw)
+            if not raw.split(b"\0", 1)[0]:
+                return await self.write("", flags=flags)
+        elif native_type(data_type) == ChannelType.STRING:
+            # text sent as a DBR_STRING (caproto-put): stored as the text it is
+            raw = data[0] if isinstance(data, (list, tuple)) else data
+            if isinstance(raw, bytes):
+                raw = raw.split(b"\0", 1)[0].decode(self.string_encoding)
+            return await self.write(raw, flags=flags)
+        return await super().write_from_dbr(data, data_type, metadata, flags=flags)
+
+    async def verify_value(self, value):
+        text = value if isinstance(value, str) else ""
+        if len(text) > self.max_length:
+            raise ValueError(f"{len(text)} characters do not fit this record: it holds "
+                             f"{self.max_length} (NELM); use a shorter value")
+        return await super().verify_value(value)
+
+    def preprocess_value(self, value):
+        if isinstance(value, str):
+            return value       # text: checked against NELM in verify_value
+        return super().preprocess_value(value)
+
+
 def _hooked(cls):
     return type(f"Hooked{cls.__name__[len('Channel'):]}", (HookedMixin, cls), {})
 
@@ -197,7 +232,7 @@ def _make_channel(spec: PVSpec, image_ftvl: str) -> ChannelData:
         return _HOOKED[ChannelString](value=spec.initial, max_length=1, **common)
     if spec.kind == "longstring":
         # A CHAR waveform (not a 40-character DBR_STRING): long paths survive.
-        return _HOOKED[ChannelChar](value=spec.initial, max_length=spec.length, **common)
+        return HookedLongString(value=spec.initial, max_length=spec.length, **common)
     if spec.kind == "array":
         cls, dtype = _ARRAY_CLASSES[spec.ftvl]
         return _HOOKED[cls](value=np.zeros(spec.length, dtype=dtype), max_length=spec.length,

@@ -114,9 +114,10 @@ class HDF5Plugin(Plugin):
     async def _put_file_path(self, value):
         path = normalize_file_path(value)
         host = self.ioc.path_map.to_host(path)
-        exists = os.path.isdir(host)
-        message = ""
-        if not exists and path:
+        refusal = self.ioc.path_map.outside(path)
+        exists = refusal is None and os.path.isdir(host)
+        message = refusal or ""
+        if not exists and path and refusal is None:
             try:
                 create_file_path(path, int(self.get("CreateDirectory")), self.ioc.path_map)
                 exists = os.path.isdir(host)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +26,22 @@ from .soft import SoftRecords
 from .table import load_table
 
 log = logging.getLogger(__name__)
+
+
+def checked_value(spec, value):
+    """*value* as the record of *spec* takes it from a client: a number must be
+    finite (an infinite or NaN exposure would never end), and an ao/longout clamps
+    to DRVL..DRVH when DRVH > DRVL, as the record's own processing does."""
+    if spec.kind in ("double", "long", "short") and not isinstance(value, (str, bytes)):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{spec.suffix} takes a finite number, not {value!r}")
+        low, high = spec.fields.get("DRVL"), spec.fields.get("DRVH")
+        if low is not None and high is not None and float(high) > float(low):
+            clamped = min(max(number, float(low)), float(high))
+            if clamped != number:
+                value = type(value)(clamped) if spec.kind == "double" else int(clamped)
+    return value
 
 
 class ADSimIOC:
@@ -92,6 +109,7 @@ class ADSimIOC:
     # -- puts ----------------------------------------------------------------
     async def _on_put(self, channel, value):
         suffix = channel.suffix
+        value = checked_value(channel.spec, value)
         handler = self.handlers.get(suffix)
         if handler is not None:
             value = await handler(value)

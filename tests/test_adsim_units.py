@@ -354,3 +354,29 @@ def test_status_messages_fill_long_string_records_and_cut_only_dbr_strings():
     assert status == message
     assert write_message == "w" * 255
     assert model == "m" * 39
+
+
+def test_roi_region_binning_reverse_and_type():
+    from simbeamline_iocs.adsim.roi import Axis, roi_frame
+
+    data = np.arange(6 * 8, dtype=np.uint8).reshape(6, 8)
+    x = Axis.clamp(8, True, 2, 100, 2, False)       # size clamps to 6, 3 bins
+    y = Axis.clamp(6, True, 1, 4, 1, True)
+    assert (x.min, x.size, x.bin, x.out) == (2, 6, 2, 3)
+    out = roi_frame(data, x, y, data_type="Float64")
+    expected = data[1:5, 2:8].astype(float).reshape(4, 3, 2).sum(axis=2)[::-1]
+    np.testing.assert_array_equal(out, expected)
+    assert out.dtype == np.float64
+    full = roi_frame(data, Axis.clamp(8, False, 5, 1, 3, False), Axis.clamp(6, False, 0, 1, 1, False))
+    np.testing.assert_array_equal(full, data)
+
+
+def test_enum_setpoints_show_the_same_state_on_readbacks_named_differently():
+    from simbeamline_iocs.adsim.ioc import same_state
+
+    specs = {s.suffix: s for s in table.load_table()}
+    from simbeamline_iocs.adsim.channels import make_channel
+
+    capture, capture_rbv = (make_channel(specs[s]) for s in ("CB1:Capture", "CB1:Capture_RBV"))
+    assert same_state(capture, capture_rbv, "Capture") == "Capturing"
+    assert same_state(capture, capture_rbv, "Done") == "Done"

@@ -105,7 +105,7 @@ class HDF5Plugin(Plugin):
         message = str(exc) if isinstance(exc, WriteFailed) else f"{type(exc).__name__}: {exc}"
         if ioc_name and ioc_name not in message:
             message = f"{message} [{ioc_name}]"
-        log.error("HDF5 write failed: %s", message)
+        log.error("%s write failed: %s", self.name, message)
         await self.status(False, message)
         if self.chain.on_write_error is not None:
             await self.chain.on_write_error(message)

@@ -44,6 +44,18 @@ def checked_value(spec, value):
     return value
 
 
+def same_state(setpoint, readback, value):
+    """*value* of an enum *setpoint* as its *readback* names the same state
+    (Capture -> Capturing, Acquire -> Acquiring); anything else unchanged."""
+    strings = getattr(setpoint, "enum_strings", None)
+    names = getattr(readback, "enum_strings", None)
+    if isinstance(value, str) and strings and names and value in strings:
+        index = list(strings).index(value)
+        if index < len(names) and names[index]:
+            return names[index]
+    return value
+
+
 class ADSimIOC:
     """The IOC: ``pvdb`` for caproto's server, plus driver and plugin chain."""
 
@@ -115,9 +127,9 @@ class ADSimIOC:
             value = await handler(value)
             if value is SkipWrite:
                 return SkipWrite
-        readback = suffix + "_RBV"
-        if readback in self.channels:
-            await self.post(readback, value)
+        readback = self.channels.get(suffix + "_RBV")
+        if readback is not None:
+            await self.post(readback.suffix, same_state(channel, readback, value))
         return value
 
     async def startup(self) -> None:

@@ -135,12 +135,13 @@ class Plugin:
             "EpicsTSSec_RBV": sec - EPICS_EPOCH,
             "EpicsTSNsec_RBV": int((array.timestamp - sec) * 1e9),
         })
-        await self.handle(array)
-        if self.get("ArrayCallbacks") == "Enable":
-            await self.chain.publish(self.port, array)
+        out = await self.handle(array)
+        if out is not False and self.get("ArrayCallbacks") == "Enable":
+            await self.chain.publish(self.port, array if out is None else out)
 
-    async def handle(self, array: NDArray) -> None:
-        """What the plugin does with a frame (subclasses)."""
+    async def handle(self, array: NDArray):
+        """What the plugin does with a frame (subclasses): returns the array it
+        passes downstream, None for the input itself, False for none."""
 
     async def drain(self) -> None:
         await self.idle.wait()
@@ -187,15 +188,21 @@ class PluginChain:
 
         self.ioc = ioc
         self.on_write_error = None
-        special = {"HDF1": HDF5Plugin,
-                   "image1": lambda chain, name: ImagePlugin(chain, name, image_ftvl=ioc.image_ftvl)}
+        from .circular_buffer import CircularBuffPlugin
+        from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
+        from .roi import ROIPlugin
+
+        by_type = {"NDFileHDF5": HDF5Plugin, "NDFileTIFF": TIFFPlugin, "NDFileJPEG": JPEGPlugin,
+                   "NDFileNetCDF": UnavailableFilePlugin, "NDFileNexus": UnavailableFilePlugin,
+                   "NDPluginStats": StatsPlugin, "NDPluginROI": ROIPlugin,
+                   "NDPluginCircularBuff": CircularBuffPlugin,
+                   "NDPluginStdArrays": lambda chain, name: ImagePlugin(
+                       chain, name, image_ftvl=ioc.image_ftvl)}
         self.plugins = []
         for prefix, _, kind in plugin_table():
-            name = prefix[:-1]
             if prefix == "cam1:":
                 continue
-            factory = special.get(name) or (StatsPlugin if kind == "NDPluginStats" else Plugin)
-            self.plugins.append(factory(self, name))
+            self.plugins.append(by_type.get(kind, Plugin)(self, prefix[:-1]))
 
     def __getitem__(self, name):
         return next(p for p in self.plugins if p.name == name)

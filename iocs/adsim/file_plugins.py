@@ -38,11 +38,7 @@ class SingleFramePlugin(HDF5Plugin):
         for index, array in enumerate(arrays):
             ioc_name = None
             try:
-                ioc_name = self.next_file_name()
-                if self.get("FilePathExists_RBV") != "Yes":
-                    raise FileNotFoundError(f"directory {self.get('FilePath')} does not exist")
-                host_name = self.ioc.path_map.to_host(ioc_name)
-                await self.post({"WriteFile_RBV": "Writing"})
+                ioc_name, host_name = await self._target()
                 await self._in_executor(self._write_one, host_name, array)
             except Exception as exc:
                 await self.post({"WriteFile_RBV": "Done"})

@@ -68,8 +68,8 @@ def main() -> None:
                         help="duration of each measurement (default 5)")
     args = parser.parse_args()
 
-    from simbeamline import ca_env
-    from simbeamline.config import BeamlineConfig
+    from simbeamline.control import ca_env
+    from simbeamline.control.config import BeamlineConfig
 
     config = BeamlineConfig.from_env()
     port = config.ca_port

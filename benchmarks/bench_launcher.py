@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from simbeamline import ca_env, launcher
-from simbeamline.config import BeamlineConfig
+from simbeamline.control import ca_env, launcher
+from simbeamline.control.config import BeamlineConfig
 
 BARE_IOC = """
 from caproto.server import PVGroup, pvproperty, run

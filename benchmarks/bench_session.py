@@ -51,8 +51,8 @@ def main() -> None:
     import matplotlib
     matplotlib.use("Agg")
 
-    from simbeamline import launcher
-    from simbeamline.config import BeamlineConfig
+    from simbeamline.control import launcher
+    from simbeamline.control.config import BeamlineConfig
 
     base = BeamlineConfig.from_env()
     launcher.ensure_running(base)
@@ -69,7 +69,7 @@ def _measure(args, config) -> None:
     import h5py
     from ophyd.sim import SynSignalWithRegistry
 
-    from simbeamline.catalog import frames_dir
+    from simbeamline.catalog.store import frames_dir
     from simbeamline.session import build_session, run_engine
 
     ns = build_session(config, adsim=False, table_and_plots=False, move_progress=False)

@@ -4,7 +4,7 @@ At configuration time (before any test module connects to EPICS) the session
 chooses a private Channel Access port and temporary run/data directories and
 exports them as SIMBEAMLINE_* variables, so the tests never touch a beamline the
 user is running, and every subprocess a test starts sees the same copy.
-The ``beamline`` fixture starts the IOCs through ``simbeamline.launcher`` (what
+The ``beamline`` fixture starts the IOCs through ``simbeamline.control.launcher`` (what
 ``simbeamline start`` runs) and stops them, supervisord included, at the end.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from simbeamline import ca_env, launcher
-from simbeamline.config import BeamlineConfig
+from simbeamline.control import ca_env, launcher
+from simbeamline.control.config import BeamlineConfig
 
 #: Port of the test beamline; differs from 5064 so a user's running beamline is left alone.
 TEST_CA_PORT = int(os.environ.get("SIMBEAMLINE_TEST_CA_PORT", "5070"))

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simbeamline.config import BeamlineConfig
+from simbeamline.control.config import BeamlineConfig
 
 #: Seconds a child Python process (reading or writing the catalog) may take.
 CHILD_TIMEOUT = 300

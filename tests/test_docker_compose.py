@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from simbeamline import launcher
-from simbeamline.config import BeamlineConfig
+from simbeamline.control import launcher
+from simbeamline.control.config import BeamlineConfig
 
 COMPOSE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
 

@@ -15,10 +15,10 @@ import pytest
 import tifffile
 from ophyd import EpicsSignal
 
-from simbeamline.beamline import build_beamline
-from simbeamline.catalog import last_scan_id, open_db
+from simbeamline.devices.beamline import build_beamline
+from simbeamline.catalog.store import open_db, record_runs
 from simbeamline.export import TiffExporter, export_run
-from simbeamline.export_cli import main
+from simbeamline.export.cli import main
 from simbeamline.plans import flatfield_series, scan_with_dark
 from simbeamline.processing import FlatFieldCorrector, FrameSet, correct_run
 from simbeamline_iocs import spotcam
@@ -42,8 +42,7 @@ def RE(db):
     from bluesky import RunEngine
 
     RE = RunEngine({})
-    RE.md["scan_id"] = last_scan_id(db)      # as the session does: scan_id keeps counting
-    RE.subscribe(db.insert)
+    record_runs(RE, db)                      # as the session does: scan_id keeps counting
     return RE
 
 

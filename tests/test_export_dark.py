@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from export_support import Session, listing
-from simbeamline.darks import DarkFrameError, subtract_dark, subtracted_dtype
+from simbeamline.export.darks import DarkFrameError, subtract_dark, subtracted_dtype
 from simbeamline.export import SubtractedTiffExporter, TiffExporter, export_run
 from simbeamline.plans import scan_with_dark
 

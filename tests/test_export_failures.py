@@ -16,12 +16,12 @@ import pytest
 from ophyd.sim import SynSignalWithRegistry
 
 from export_support import Session, listing
-from simbeamline.darks import DarkFrameError
+from simbeamline.export.darks import DarkFrameError
 from simbeamline.export import EdfExporter, NexusExporter, TiffExporter, export_run
-from simbeamline.export_cli import main
-from simbeamline.frame_export import ExportError
+from simbeamline.export.cli import main
+from simbeamline.export.base import ExportError
 from simbeamline.plans import flatfield_series
-from simbeamline.run_access import FrameReadError
+from simbeamline.catalog.runs import FrameReadError
 from simbeamline.processing import FlatFieldCorrector, FrameSet, correct_run
 
 

@@ -13,7 +13,7 @@ import tifffile
 
 from export_support import Session, listing
 from simbeamline.export import EdfExporter, NexusExporter, export_run
-from simbeamline.export_cli import main
+from simbeamline.export.cli import main
 from simbeamline.plans import scan_with_dark
 
 
@@ -165,6 +165,6 @@ def test_export_command_stream_all_writes_every_stream_into_one_nexus_file(sessi
     assert err.count("\n") == 1 and "--format hdf5" in err, err
     assert not (tmp_path / "t").exists()
     # and the command's help says so
-    from simbeamline.export_cli import build_parser
+    from simbeamline.export.cli import build_parser
 
     assert "'all' writes every stream" in " ".join(build_parser().format_help().split())

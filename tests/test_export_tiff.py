@@ -15,8 +15,8 @@ import tifffile
 
 from export_support import Session, listing
 from simbeamline.export import TiffExporter, export_run
-from simbeamline.export_paths import PathEscapeError, TemplateError
-from simbeamline.frame_export import ExportError
+from simbeamline.export.paths import PathEscapeError, TemplateError
+from simbeamline.export.base import ExportError
 
 TEMPLATE = "{start.sample}/{start.scan_id}_step{event.seq_num:03d}_x{event.data.motor_spotx:+.1f}.tif"
 

@@ -11,8 +11,8 @@ import sys
 import pytest
 from waiting import wait_for
 
-from simbeamline import launcher
-from simbeamline.config import BeamlineConfig
+from simbeamline.control import launcher
+from simbeamline.control.config import BeamlineConfig
 
 
 def simbeamline(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

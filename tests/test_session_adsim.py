@@ -17,8 +17,8 @@ pytestmark = pytest.mark.timeout(300)
 def test_path_templates_read_where_the_ioc_writes(tmp_path):
     """The read template is the write template through the IOC's own path map: the
     longest mapped IOC directory wins, as in the IOC; empty items are skipped."""
-    from simbeamline.adsimdet import path_templates
-    from simbeamline.config import BeamlineConfig
+    from simbeamline.devices.adsimdet import path_templates
+    from simbeamline.control.config import BeamlineConfig
 
     spec = f",/tmp={tmp_path}/ioc_tmp,/tmp/simbeamline={tmp_path}/images"
     write, read = path_templates(BeamlineConfig(ad_path_map=spec))

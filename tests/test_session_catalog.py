@@ -20,7 +20,7 @@ FRAME_BYTES = 480 * 640 * 4  # int32
 WRITE_RUN = r"""
 import json, sys
 import simbeamline
-from simbeamline.config import BeamlineConfig
+from simbeamline.control.config import BeamlineConfig
 from simbeamline.session import build_session
 ns = build_session(BeamlineConfig.from_env(), adsim=False, table_and_plots=False,
                    move_progress=False)
@@ -84,7 +84,7 @@ def ns(config):
 
 
 def test_unknown_field_names_the_fields_that_exist(ns):
-    from simbeamline.catalog import UnknownFieldError
+    from simbeamline.catalog.store import UnknownFieldError
 
     ns["RE"](ns["count"]([ns["spot"], ns["I"]]))
     h = ns["db"][-1]
@@ -99,7 +99,7 @@ def test_unknown_field_names_the_fields_that_exist(ns):
 
 
 def test_deleted_frame_file_is_named_and_other_frames_stay_readable(ns):
-    from simbeamline.catalog import FrameFileMissing
+    from simbeamline.catalog.store import FrameFileMissing
 
     RE = ns["RE"]
     RE(ns["mv"](ns["spot"].exp, 0.005))
@@ -140,7 +140,7 @@ def test_150_frames_through_h_data_hold_a_few_frames_at_a_time(ns):
 
 
 def test_unwritable_catalog_directory_is_reported_at_start_up(beamline, tmp_path, capsys):
-    from simbeamline.catalog import CatalogDirError
+    from simbeamline.catalog.store import CatalogDirError
     from simbeamline.session import session_namespace
 
     blocker = tmp_path / "a-file"
@@ -196,8 +196,8 @@ import simbeamline
 from bluesky import RunEngine
 from bluesky.plans import count
 from ophyd.sim import det
-from simbeamline.catalog import open_db
-from simbeamline.config import BeamlineConfig
+from simbeamline.catalog.store import open_db
+from simbeamline.control.config import BeamlineConfig
 db = open_db(BeamlineConfig.from_env())
 RE = RunEngine()
 RE.subscribe(db.insert)
@@ -222,7 +222,7 @@ def test_a_custom_catalog_name_is_reachable_by_name(tmp_path, intake_path, monke
     INTAKE_PATH stays in use beside it."""
     import dataclasses
 
-    from simbeamline.config import BeamlineConfig
+    from simbeamline.control.config import BeamlineConfig
 
     if intake_path:
         monkeypatch.setenv("INTAKE_PATH", intake_path)
@@ -328,8 +328,8 @@ def test_shipped_yaml_finds_the_default_data_dir_without_the_variable(tmp_path):
     """The shipped intake YAML with SIMBEAMLINE_DATA_DIR unset (its env() renders empty,
     here even after the package's import-time set-up, which a bad SIMBEAMLINE_CA_PORT
     skips): the driver takes the default data directory. No IOC needed."""
-    from simbeamline.catalog_path import CATALOGS_DIR
-    from simbeamline.config import BeamlineConfig
+    from simbeamline.catalog.paths import CATALOGS_DIR
+    from simbeamline.control.config import BeamlineConfig
 
     home = tmp_path / "home"
     data_dir = home / ".local" / "share" / "simbeamline"
@@ -347,7 +347,7 @@ def test_shipped_yaml_finds_the_default_data_dir_without_the_variable(tmp_path):
 
 
 def test_the_driver_without_paths_uses_the_configured_data_dir(tmp_path, monkeypatch):
-    from simbeamline.catalog import BeamlineCatalog
+    from simbeamline.catalog.store import BeamlineCatalog
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("XDG_DATA_HOME", raising=False)

@@ -35,7 +35,7 @@ def test_demo_succeeds_and_prints_pictures_and_uids(demo):
         assert str(out / name) in result.stdout
     uids = re.findall(r"^  ([0-9a-f]{8}-[0-9a-f-]{27})  ", result.stdout, re.MULTILINE)
     assert len(uids) >= 4
-    from simbeamline.catalog import open_catalog
+    from simbeamline.catalog.store import open_catalog
 
     catalog = open_catalog(config)
     for uid in uids:

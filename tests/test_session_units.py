@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simbeamline.config import BeamlineConfig
-from simbeamline.devices import FrameStore
+from simbeamline.control.config import BeamlineConfig
+from simbeamline.catalog.frame_store import FrameStore
 
 
 def frame():
@@ -79,9 +79,10 @@ def test_an_empty_directory_variable_means_unset(variable, attribute):
 
 def test_document_helpers():
     """One definition each, shared by the catalog driver, exporters and run access."""
-    import simbeamline.catalog  # noqa: F401  (imports databroker, then the driver)
-    from simbeamline import catalog_driver, frame_export, hdf5_export, run_access
-    from simbeamline.run_access import failing_file, plain_doc
+    import simbeamline.catalog.store  # noqa: F401  (imports databroker, then the driver)
+    from simbeamline.catalog import driver as catalog_driver, runs as run_access
+    from simbeamline.export import base as frame_export, nexus as hdf5_export
+    from simbeamline.catalog.runs import failing_file, plain_doc
 
     assert catalog_driver.plain_doc is frame_export.plain_doc is plain_doc
     assert not hasattr(hdf5_export, "plain_dict") and not hasattr(frame_export, "plain_dict")

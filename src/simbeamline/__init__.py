@@ -7,7 +7,7 @@ def _register_catalog() -> None:
     # The run catalog is found by name (databroker.catalog["simbeamline"],
     # Broker.named("simbeamline")) through the intake YAML we ship; intake reads
     # INTAKE_PATH once, when first imported, so this happens at import time.
-    from .catalog_path import register_with_intake
+    from .catalog.paths import register_with_intake
 
     try:
         register_with_intake()

@@ -18,14 +18,14 @@ import os
 import sys
 from pathlib import Path
 
-from . import launcher
-from .config import BeamlineConfig, check_prefix
+from .control import launcher
+from .control.config import BeamlineConfig, check_prefix
 
 #: Sub-commands implemented in other modules: name -> (module, function(argv) -> int, help).
 DELEGATED = {
     "demo": ("simbeamline.demo", "main", "run a short demo session; write PNGs and print run uids"),
     "ipython": ("simbeamline.session", "ipython_main", "open IPython with the beamline profile"),
-    "export": ("simbeamline.export_cli", "main", "export a run as TIFF, HDF5 or EDF files"),
+    "export": ("simbeamline.export.cli", "main", "export a run as TIFF, HDF5 or EDF files"),
 }
 
 

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import BeamlineConfig
+from .control.config import BeamlineConfig
 
 #: Exposures (s): low as in the tutorial; high, grid and spiral much shorter than its 5 s.
 LOW_EXPOSURE = 0.005
@@ -82,9 +82,9 @@ def main(argv: list[str]) -> int:
 
     matplotlib.use("Agg")  # files only; also on machines without a display
 
-    from . import launcher
-    from .beamline import BeamlineNotRunning
-    from .catalog_path import CatalogDirError
+    from .control import launcher
+    from .devices.beamline import BeamlineNotRunning
+    from .catalog.paths import CatalogDirError
     from .session import build_session
 
     config = BeamlineConfig.from_env()

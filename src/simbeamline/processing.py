@@ -18,7 +18,7 @@ import dataclasses
 
 import numpy as np
 
-from .run_access import as_run, count_events, find_run, iter_frames, mean_frame
+from .catalog.runs import as_run, count_events, find_run, iter_frames, mean_frame
 
 
 def _lookup(db, run):

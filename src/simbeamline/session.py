@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import warnings
 from pathlib import Path
 
-from . import ca_env
-from .beamline import BeamlineNotRunning, build_beamline, how_to_start
-from .catalog_path import CatalogDirError
-from .config import BeamlineConfig
+from .control import ca_env
+from .devices.beamline import BeamlineNotRunning, build_beamline, how_to_start
+from .catalog.paths import CatalogDirError
+from .control.config import BeamlineConfig
 
 #: The repository's IPython profile (copied into the run directory at start-up).
 PROFILE_SOURCE = Path(__file__).resolve().parents[2] / "profiles" / "profile_simbeamline"
@@ -43,14 +42,10 @@ def run_engine(db, *, progress: bool = True, table_and_plots: bool = True):
     from bluesky.callbacks.best_effort import BestEffortCallback
     from bluesky.utils import ProgressBarManager
 
-    from .catalog import last_scan_id
+    from .catalog.store import record_runs
 
     RE = RunEngine({})
-    RE.md["scan_id"] = last_scan_id(db)  # scan_id keeps counting across sessions
-    # databroker 1.2 marks Broker.insert pending deprecation; it is the documented way to
-    # store a RunEngine's documents in a v1 catalog (the APS example does the same)
-    warnings.filterwarnings("ignore", "The method Broker.insert", PendingDeprecationWarning)
-    RE.subscribe(db.insert)
+    record_runs(RE, db)
     bec = BestEffortCallback()
     if not table_and_plots:
         bec.disable_table()
@@ -77,7 +72,7 @@ def _tools() -> dict:
 def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = None,
                   table_and_plots: bool = True, move_progress: bool = True) -> dict:
     """Build a fresh session namespace; raises BeamlineNotRunning or CatalogDirError."""
-    from .catalog import open_db
+    from .catalog.store import open_db
 
     config = ca_env.apply_client_env(config)
     db = open_db(config)  # first: an unwritable catalog directory is reported before any CA work
@@ -142,7 +137,7 @@ def _profile_dir(config: BeamlineConfig) -> Path:
 
 def ipython_main(argv: list[str]) -> int:
     """``simbeamline ipython [--no-start] [IPython options]``: the beamline in IPython."""
-    from . import launcher
+    from .control import launcher
 
     parser = argparse.ArgumentParser(
         prog="simbeamline ipython",

@@ -2,7 +2,7 @@
 
 The shipped intake YAML names :class:`BeamlineCatalog` as its driver, and intake
 imports it while databroker itself is being imported; so this module is imported
-through :mod:`simbeamline.catalog`, which imports databroker first (importing this
+through :mod:`simbeamline.catalog.store`, which imports databroker first (importing this
 module first would make that import circular).
 
 :class:`BeamlineBroker` is databroker's own v1 ``Broker`` whose ``get_documents``
@@ -32,8 +32,8 @@ import event_model
 from databroker._drivers.msgpack import BlueskyMsgpackCatalog
 from databroker.v1 import ALL, Broker, Header, Results, _ensure_list
 
-from .catalog_path import configured_catalog_dir
-from .run_access import failing_file, plain_doc
+from .paths import configured_catalog_dir
+from .runs import failing_file, plain_doc
 
 
 #: How often the filler retries a frame file that is not (yet) there, in seconds.

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from . import ca_env
-from .catalog_path import check_writable
-from .config import BeamlineConfig
+from ..control import ca_env
+from ..catalog.paths import check_writable
+from ..control.config import BeamlineConfig
 
 #: Seconds to wait for the beamline IOC's PVs to connect.
 CONNECT_TIMEOUT = 10.0
@@ -70,7 +70,7 @@ def _connect(devices: dict, config: BeamlineConfig, timeout: float) -> None:
 
 def adsim_answers(config: BeamlineConfig, timeout: float = ADSIM_PROBE_TIMEOUT) -> bool:
     """True if the ADSimDetector IOC answers Channel Access (the launcher's readiness PV)."""
-    from .launcher import iocs, pv_answers
+    from ..control.launcher import iocs, pv_answers
 
     ready = next(ioc.ready_pv for ioc in iocs(config) if ioc.name == "adsim")
     return pv_answers(ready, timeout=timeout)
@@ -85,21 +85,21 @@ def build_beamline(config: BeamlineConfig | None = None, *, adsim: bool | None =
     start the IOCs) when the beamline IOC does not answer.
     """
     config = ca_env.apply_client_env(config)  # before ophyd/pyepics connect
-    from . import devices
+    from . import cameras
 
     frames_root = check_writable(config.data_dir, "data directory")
     prefix = config.prefix
     parts = dict(
-        I=devices.current(prefix),
-        mtr_spotx=devices.motor(prefix, "spotx"),
-        mtr_spoty=devices.motor(prefix, "spoty"),
-        mtr_dotx=devices.motor(prefix, "dotx"),
-        mtr_doty=devices.motor(prefix, "doty"),
-        mtr_samx=devices.motor(prefix, "samx"),
-        mtr_samy=devices.motor(prefix, "samy"),
-        shutter=devices.shutter(prefix),
-        spot=devices.spot_camera(prefix, "spot", frames_root),
-        dot=devices.spot_camera(prefix, "dot", frames_root),
+        I=cameras.current(prefix),
+        mtr_spotx=cameras.motor(prefix, "spotx"),
+        mtr_spoty=cameras.motor(prefix, "spoty"),
+        mtr_dotx=cameras.motor(prefix, "dotx"),
+        mtr_doty=cameras.motor(prefix, "doty"),
+        mtr_samx=cameras.motor(prefix, "samx"),
+        mtr_samy=cameras.motor(prefix, "samy"),
+        shutter=cameras.shutter(prefix),
+        spot=cameras.spot_camera(prefix, "spot", frames_root),
+        dot=cameras.spot_camera(prefix, "dot", frames_root),
     )
     _connect(parts, config, timeout)
     adsimdet = None

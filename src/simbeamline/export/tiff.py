@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tifffile
 
-from .frame_export import FrameExporter, event_datetime
+from .base import FrameExporter, event_datetime
 
 #: TIFF tag numbers written besides tifffile's standard ones
 DOCUMENT_NAME = 269
@@ -21,7 +21,7 @@ PAGE_NAME = 285
 
 
 class TiffExporter(FrameExporter):
-    """One TIFF file per frame; see :class:`simbeamline.frame_export.FrameExporter`."""
+    """One TIFF file per frame; see :class:`simbeamline.export.base.FrameExporter`."""
 
     suffix = ".tif"
 

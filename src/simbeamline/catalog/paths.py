@@ -1,6 +1,6 @@
 """Where the run catalog lives, and making it reachable by name through intake.
 
-Kept apart from :mod:`simbeamline.catalog` (which imports databroker) because
+Kept apart from :mod:`simbeamline.catalog.store` (which imports databroker) because
 ``import simbeamline`` runs :func:`register_with_intake` before intake is imported:
 intake reads INTAKE_PATH once, at import.
 """
@@ -12,10 +12,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .config import BeamlineConfig
+from ..control.config import BeamlineConfig
 
 #: The folder of the shipped intake YAML(s); put on INTAKE_PATH by :func:`register_with_intake`.
-CATALOGS_DIR = Path(__file__).resolve().parent / "catalogs"
+CATALOGS_DIR = Path(__file__).resolve().parent / "intake"
 #: The catalog name the shipped YAML defines.
 SHIPPED_NAME = "simbeamline"
 
@@ -68,7 +68,7 @@ def _yaml_for(name: str, directory: Path) -> str:
         "sources:\n"
         f"  {name}:\n"
         f"    description: \"simbeamline runs in {directory}\"\n"
-        "    driver: simbeamline.catalog_driver.BeamlineCatalog\n"
+        "    driver: simbeamline.catalog.driver.BeamlineCatalog\n"
         "    args:\n"
         f"      paths: [\"{directory}/*.msgpack\"]\n"
     )
@@ -89,7 +89,7 @@ def register_with_intake(config: BeamlineConfig | None = None) -> None:
     (its separator pattern skips ':' before '/'). ``databroker.catalog`` is built when
     databroker is first imported, so import simbeamline before databroker for a
     custom name (the default name is also the package's ``intake.catalogs`` entry
-    point, :mod:`simbeamline.catalog_entry`, found with nothing imported first).
+    point, :mod:`simbeamline.catalog.entry`, found with nothing imported first).
     """
     config = config or BeamlineConfig.from_env()
     os.environ.setdefault("SIMBEAMLINE_DATA_DIR", str(config.data_dir))

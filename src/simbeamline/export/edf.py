@@ -13,7 +13,7 @@ import json
 
 import fabio.edfimage
 
-from .frame_export import FrameExporter
+from .base import FrameExporter
 
 
 def edf_header(metadata: dict) -> dict[str, str]:
@@ -35,7 +35,7 @@ def edf_header(metadata: dict) -> dict[str, str]:
 
 
 class EdfExporter(FrameExporter):
-    """One EDF file per frame; see :class:`simbeamline.frame_export.FrameExporter`."""
+    """One EDF file per frame; see :class:`simbeamline.export.base.FrameExporter`."""
 
     suffix = ".edf"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .run_access import FrameReadError, RunNotFoundError, find_run, mean_frame
+from ..catalog.runs import FrameReadError, RunNotFoundError, find_run, mean_frame
 
 #: Signed integer dtype that holds the difference of two values of each integer dtype.
 _WIDER = {

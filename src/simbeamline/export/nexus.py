@@ -28,8 +28,8 @@ import h5py
 import numpy as np
 
 from .darks import subtract_dark
-from .export_paths import TemplateError, export_root, render_path, template_fields
-from .frame_export import ExportError, RunExporter, json_safe, refuse_existing, temporary_sibling
+from .paths import TemplateError, export_root, render_path, template_fields
+from .base import ExportError, RunExporter, json_safe, refuse_existing, temporary_sibling
 
 
 def _attr_value(value):
@@ -54,7 +54,7 @@ class NexusExporter(RunExporter):
         The stream that holds *field* (default ``'primary'``); the dark run's frames
         are read from the same stream.
     directory, overwrite, db, dark, require_dark, root_map
-        As for :class:`simbeamline.frame_export.FrameExporter`.
+        As for :class:`simbeamline.export.base.FrameExporter`.
     compression : str, optional
         h5py compression of the image datasets (e.g. ``'gzip'``).
 

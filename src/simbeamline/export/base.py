@@ -25,8 +25,8 @@ import numpy as np
 from event_model import DocumentRouter, Filler
 
 from .darks import DarkFrameError, load_dark, subtract_dark
-from .export_paths import PathEscapeError, TemplateError, export_root, render_path
-from .run_access import FrameReadError, failing_file, is_read_failure, plain_doc
+from .paths import PathEscapeError, TemplateError, export_root, render_path
+from ..catalog.runs import FrameReadError, failing_file, is_read_failure, plain_doc
 
 
 class ExportError(RuntimeError):
@@ -112,7 +112,7 @@ class RunExporter(DocumentRouter):
       from their files with the handlers databroker uses (``root_map`` honoured).
 
     Subclasses write files (:class:`FrameExporter`, one per frame;
-    :class:`simbeamline.hdf5_export.NexusExporter`, one per run). In a dry run
+    :class:`simbeamline.export.nexus.NexusExporter`, one per run). In a dry run
     (``dry_run = True``, set by :func:`simbeamline.export.export_run`) nothing is
     read or written: only names are planned in ``written`` and checks are made.
     """

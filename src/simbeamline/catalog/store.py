@@ -6,22 +6,24 @@ Resource/Datum documents point to (spec ``NPY_SEQ``, read by ophyd's registered
 handler, so no handler code of ours). Runs survive restarts, and the catalog is
 reachable by name from any process (``databroker.catalog["simbeamline"]``,
 ``Broker.named("simbeamline")``) through the package's ``intake.catalogs`` entry
-point (:mod:`simbeamline.catalog_entry`), and, once :mod:`simbeamline` is imported,
-also through the intake YAML shipped in ``simbeamline/catalogs``.
+point (:mod:`simbeamline.catalog.entry`), and, once :mod:`simbeamline` is imported,
+also through the intake YAML shipped in ``simbeamline/catalog/intake``.
 """
 
 from __future__ import annotations
 
-import databroker  # noqa: F401  first: importing it loads our YAML, which imports catalog_driver
+import databroker  # noqa: F401  first: importing it loads our YAML, which imports catalog.driver
 
-from .catalog_driver import (  # noqa: F401  (the catalog's public API)
+from .driver import (  # noqa: F401  (the catalog's public API)
     BeamlineBroker, BeamlineCatalog, FrameFileMissing, UnknownFieldError, check_fields,
 )
-from .catalog_path import (  # noqa: F401
+from .paths import (  # noqa: F401
     SHIPPED_NAME, CatalogDirError, catalog_dir, check_writable, frames_dir,
     register_with_intake,
 )
-from .config import BeamlineConfig
+import warnings
+
+from ..control.config import BeamlineConfig
 
 
 def open_catalog(config: BeamlineConfig) -> BeamlineCatalog:
@@ -44,3 +46,12 @@ def last_scan_id(catalog) -> int:
     except (IndexError, KeyError, ValueError):
         return 0
     return int(run.metadata["start"].get("scan_id") or 0)
+
+
+def record_runs(RE, db) -> None:
+    """Store every document *RE* emits in *db*, continuing *db*'s scan_id across sessions."""
+    RE.md["scan_id"] = last_scan_id(db)
+    # databroker 1.2 marks Broker.insert pending deprecation; it is the documented way to
+    # store a RunEngine's documents in a v1 catalog (the APS example does the same)
+    warnings.filterwarnings("ignore", "The method Broker.insert", PendingDeprecationWarning)
+    RE.subscribe(db.insert)

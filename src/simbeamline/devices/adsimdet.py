@@ -20,7 +20,7 @@ from ophyd.areadetector.filestore_mixins import FileStoreHDF5SingleIterativeWrit
 from ophyd.areadetector.plugins import HDF5Plugin_V34 as HDF5Plugin
 from simbeamline_iocs.adsim.paths import PathMap
 
-from .config import BeamlineConfig
+from ..control.config import BeamlineConfig
 
 #: Our choice of file arrangement under the IOC's mapped directory.
 IMAGE_DIR = "simbeamline/%Y/%m/%d"

@@ -15,12 +15,7 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 import threading
-import time
-import uuid
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -28,99 +23,10 @@ from ophyd import Component as Cpt
 from ophyd import Device, EpicsMotor, EpicsSignal, EpicsSignalRO, Signal
 from ophyd.status import DeviceStatus
 
-#: The spec of the frame files' Resource documents (ophyd.sim.NumpySeqHandler reads it).
-FRAME_SPEC = "NPY_SEQ"
+from ..catalog.frame_store import FrameStore
+
 #: Seconds allowed on top of the exposure for an acquisition and its frame read-back.
 ACQUIRE_MARGIN = 30.0
-
-
-class FrameStore:
-    """Write frames as ``<root>/<resource_path>_<n>.npy`` and make their documents.
-
-    One Resource per staging (per run); one Datum per frame, its id
-    ``<resource uid>/<n>``. ``root`` is the data directory, so a moved data
-    directory is read back with databroker's ``root_map``.
-
-    Documents not collected when a new Resource starts belong to a run that ended
-    without collecting them (aborted between ``trigger()`` and ``read()``): they are
-    dropped, never emitted in the next run. A frame whose save fails leaves no
-    ``.part`` file.
-    """
-
-    def __init__(self, root: Path, subdir: str = "frames"):
-        self.root = Path(root)
-        self.subdir = subdir
-        self._docs: deque = deque()
-        self._resource_uid: str | None = None
-        self._resource_path: str | None = None
-        self._counter = itertools.count()
-        self._lock = threading.Lock()   # acquisitions run in threads of their own
-
-    def new_resource(self) -> None:
-        """Start a new Resource: the next frame is index 0 of a new file series.
-
-        Documents of the previous Resource still waiting to be collected are dropped.
-        """
-        uid = str(uuid.uuid4())
-        day = time.strftime("%Y/%m/%d")
-        resource_path = f"{self.subdir}/{day}/{uid}"
-        (self.root / resource_path).parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            self._docs.clear()
-            self._resource_uid = uid
-            self._resource_path = resource_path
-            self._counter = itertools.count()
-            self._docs.append(("resource", {
-                "spec": FRAME_SPEC,
-                "root": str(self.root),
-                "resource_path": resource_path,
-                "resource_kwargs": {},
-                "path_semantics": "posix",
-                "uid": uid,
-            }))
-
-    def close_resource(self) -> None:
-        """End the current Resource; the next write starts a new one."""
-        with self._lock:
-            self._resource_uid = None
-
-    def write(self, frame: np.ndarray) -> str:
-        """Save *frame* (atomically: no reader sees half a file); return its datum id.
-
-        If the save fails (disk full, ...), the partial file is removed and the error
-        raised.
-        """
-        if self._resource_uid is None:
-            self.new_resource()
-        with self._lock:
-            uid, resource_path, index = self._resource_uid, self._resource_path, next(self._counter)
-        path = self.root / f"{resource_path}_{index}.npy"
-        partial = path.with_name(path.name + ".part")
-        try:
-            with open(partial, "wb") as file:
-                np.save(file, frame, allow_pickle=False)
-            os.replace(partial, path)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        datum_id = f"{uid}/{index}"
-        with self._lock:
-            if uid == self._resource_uid:   # else its run has ended: nobody will collect it
-                self._docs.append(("datum", {
-                    "resource": uid,
-                    "datum_kwargs": {"index": index},
-                    "datum_id": datum_id,
-                }))
-        return datum_id
-
-    def collect_asset_docs(self):
-        """Yield and forget the Resource/Datum documents made since the last call."""
-        while True:
-            with self._lock:
-                if not self._docs:
-                    return
-                doc = self._docs.popleft()
-            yield doc
 
 
 class ExternalFrame(Signal):
@@ -194,7 +100,7 @@ class SpotCamera(Device):
                 raise RuntimeError(
                     f"{self.image.pvname} gave {np.size(flat)} values, expected "
                     f"{rows} x {columns}; is EPICS_CA_MAX_ARRAY_BYTES large enough "
-                    "(simbeamline.ca_env.apply_client_env sets it)?"
+                    "(simbeamline.control.ca_env.apply_client_env sets it)?"
                 )
             frame = np.asarray(flat, dtype=np.int32).reshape(rows, columns)
             self.img.put(self.store.write(frame))

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .edf_export import EdfExporter
-from .frame_export import ExportError, FrameExporter
-from .hdf5_export import NexusExporter
-from .run_access import as_run, count_events
-from .tiff_export import SubtractedTiffExporter, TiffExporter
+from .edf import EdfExporter
+from .base import ExportError, FrameExporter
+from .nexus import NexusExporter
+from ..catalog.runs import as_run, count_events
+from .tiff import SubtractedTiffExporter, TiffExporter
 
 #: --format name -> exporter class
 FORMATS = {"tiff": TiffExporter, "edf": EdfExporter, "hdf5": NexusExporter}

@@ -26,7 +26,7 @@ from .config import BeamlineConfig
 SUPERVISOR_CONF = Path(
     os.environ.get(
         "SIMBEAMLINE_SUPERVISOR_CONF",
-        Path(__file__).resolve().parents[2] / "supervisor" / "supervisord.conf",
+        Path(__file__).resolve().parents[3] / "supervisor" / "supervisord.conf",
     )
 )
 

@@ -11,9 +11,9 @@ else the default ``~/.local/share/simbeamline``), so a fresh shell needs no
 environment variable, no ``import simbeamline`` and no file written anywhere, and
 each access sees the runs written since.
 
-The catalog classes are imported on access, through :mod:`simbeamline.catalog`
-(databroker first, then :mod:`simbeamline.catalog_driver`), never when this
-module is imported: see catalog_driver's docstring on the circular import.
+The catalog classes are imported on access, through :mod:`simbeamline.catalog.store`
+(databroker first, then :mod:`simbeamline.catalog.driver`), never when this
+module is imported: see catalog.driver's docstring on the circular import.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 def __getattr__(name: str):
     if name != "catalog":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from .catalog import BeamlineCatalog
-    from .catalog_path import SHIPPED_NAME
+    from .store import BeamlineCatalog
+    from .paths import SHIPPED_NAME
 
     return BeamlineCatalog(name=SHIPPED_NAME)  # no paths: the configured data directory's

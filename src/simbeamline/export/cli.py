@@ -19,12 +19,12 @@ import argparse
 import os
 import sys
 
-from .catalog_path import CatalogDirError
+from ..catalog.paths import CatalogDirError
 from .darks import DarkFrameError
-from .export import ALL_STREAMS, DEFAULT_TEMPLATES, FORMATS, export_run, make_exporter
-from .export_paths import PathEscapeError, TemplateError
-from .frame_export import ExportError
-from .run_access import FrameReadError, RunNotFoundError, default_image_field, find_run
+from . import ALL_STREAMS, DEFAULT_TEMPLATES, FORMATS, export_run, make_exporter
+from .paths import PathEscapeError, TemplateError
+from .base import ExportError
+from ..catalog.runs import FrameReadError, RunNotFoundError, default_image_field, find_run
 
 #: Errors that are the user's to fix: reported in one line, exit status 2.
 USER_ERRORS = (RunNotFoundError, FrameReadError, DarkFrameError, TemplateError,
@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 def open_catalog(name: str | None = None):
     """The beamline's persistent catalog (v2) from SIMBEAMLINE_* configuration, or
     the intake catalog called *name* (``databroker.catalog[name]``)."""
-    from .catalog import open_catalog as open_beamline_catalog
-    from .config import BeamlineConfig
+    from ..catalog.store import open_catalog as open_beamline_catalog
+    from ..control.config import BeamlineConfig
 
     config = BeamlineConfig.from_env()
     if name is None or name == config.catalog_name:

@@ -1,0 +1,11 @@
+"""Runs: where they are written, found and read back.
+
+- :mod:`.store`: the persistent databroker catalog of a beamline (open it, continue its
+  scan_id, record a RunEngine's runs into it);
+- :mod:`.frame_store`: camera frames as ``.npy`` files with their Resource/Datum documents;
+- :mod:`.driver`: the catalog's databroker classes (intake driver, v1 Broker);
+- :mod:`.paths`: where the catalog lives and how intake finds it by name (no databroker
+  import, so the command line stays light);
+- :mod:`.entry`: the ``intake.catalogs`` entry point (``databroker.catalog['simbeamline']``);
+- :mod:`.runs`: finding a run and reading its frames, whichever databroker API is at hand.
+"""

@@ -1,0 +1,112 @@
+"""Frame files and their Resource/Datum documents: how a camera's frames enter a run.
+
+A frame is written as ``<data_dir>/frames/<day>/<resource uid>_<n>.npy``, atomically,
+and described by one Resource per staging and one Datum per frame in ophyd's
+``NPY_SEQ`` spec, which ophyd itself registers as a databroker handler
+(``ophyd.sim.NumpySeqHandler``, entry point ``databroker.handlers``): reading frames
+back (``fill=True``, ``h.data(...)``) needs no handler code of ours.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+#: The spec of the frame files' Resource documents (ophyd.sim.NumpySeqHandler reads it).
+FRAME_SPEC = "NPY_SEQ"
+
+
+class FrameStore:
+    """Write frames as ``<root>/<resource_path>_<n>.npy`` and make their documents.
+
+    One Resource per staging (per run); one Datum per frame, its id
+    ``<resource uid>/<n>``. ``root`` is the data directory, so a moved data
+    directory is read back with databroker's ``root_map``.
+
+    Documents not collected when a new Resource starts belong to a run that ended
+    without collecting them (aborted between ``trigger()`` and ``read()``): they are
+    dropped, never emitted in the next run. A frame whose save fails leaves no
+    ``.part`` file.
+    """
+
+    def __init__(self, root: Path, subdir: str = "frames"):
+        self.root = Path(root)
+        self.subdir = subdir
+        self._docs: deque = deque()
+        self._resource_uid: str | None = None
+        self._resource_path: str | None = None
+        self._counter = itertools.count()
+        self._lock = threading.Lock()   # acquisitions run in threads of their own
+
+    def new_resource(self) -> None:
+        """Start a new Resource: the next frame is index 0 of a new file series.
+
+        Documents of the previous Resource still waiting to be collected are dropped.
+        """
+        uid = str(uuid.uuid4())
+        day = time.strftime("%Y/%m/%d")
+        resource_path = f"{self.subdir}/{day}/{uid}"
+        (self.root / resource_path).parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._docs.clear()
+            self._resource_uid = uid
+            self._resource_path = resource_path
+            self._counter = itertools.count()
+            self._docs.append(("resource", {
+                "spec": FRAME_SPEC,
+                "root": str(self.root),
+                "resource_path": resource_path,
+                "resource_kwargs": {},
+                "path_semantics": "posix",
+                "uid": uid,
+            }))
+
+    def close_resource(self) -> None:
+        """End the current Resource; the next write starts a new one."""
+        with self._lock:
+            self._resource_uid = None
+
+    def write(self, frame: np.ndarray) -> str:
+        """Save *frame* (atomically: no reader sees half a file); return its datum id.
+
+        If the save fails (disk full, ...), the partial file is removed and the error
+        raised.
+        """
+        if self._resource_uid is None:
+            self.new_resource()
+        with self._lock:
+            uid, resource_path, index = self._resource_uid, self._resource_path, next(self._counter)
+        path = self.root / f"{resource_path}_{index}.npy"
+        partial = path.with_name(path.name + ".part")
+        try:
+            with open(partial, "wb") as file:
+                np.save(file, frame, allow_pickle=False)
+            os.replace(partial, path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        datum_id = f"{uid}/{index}"
+        with self._lock:
+            if uid == self._resource_uid:   # else its run has ended: nobody will collect it
+                self._docs.append(("datum", {
+                    "resource": uid,
+                    "datum_kwargs": {"index": index},
+                    "datum_id": datum_id,
+                }))
+        return datum_id
+
+    def collect_asset_docs(self):
+        """Yield and forget the Resource/Datum documents made since the last call."""
+        while True:
+            with self._lock:
+                if not self._docs:
+                    return
+                doc = self._docs.popleft()
+            yield doc

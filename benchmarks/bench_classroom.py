@@ -46,6 +46,9 @@ FRAMES = 20
 CLIENT = r"""
 import json, os, sys, time
 started = time.time()
+from ophyd.signal import EpicsSignalBase
+# thirty sessions on a shared 2-core host answer slowly: ophyd's 2 s would fail them
+EpicsSignalBase.set_defaults(timeout=60, connection_timeout=60)
 from simbeamline.control.config import BeamlineConfig
 from simbeamline.session import build_session
 ns = build_session(BeamlineConfig.from_env(), adsim=False, table_and_plots=False,

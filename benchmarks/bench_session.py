@@ -51,6 +51,10 @@ def main() -> None:
 
     import matplotlib
     matplotlib.use("Agg")
+    from ophyd.signal import EpicsSignalBase
+
+    # a shared, loaded machine can take more than ophyd's default 2 s to answer a read
+    EpicsSignalBase.set_defaults(timeout=30, connection_timeout=30)
 
     from simbeamline.control import launcher
     from simbeamline.control.config import BeamlineConfig

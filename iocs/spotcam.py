@@ -17,6 +17,13 @@ Physics (plain functions below, testable without the network), for a frame of
   square, 0.3 .. 0.9). samx parks at 50, so by default the sample is out. Both
   cameras sit behind the same sample stage.
 
+Drawing a frame (:func:`spot_frame`, a few milliseconds for 480 x 640): background
+and spot are independent Poisson counts, so each pixel is one Poisson count of their
+summed mean (:func:`frame_mean`, at least 1000, the spot computed only in the rows
+and columns it reaches), drawn by :func:`simbeamline_iocs.poisson.poisson_counts`
+in the normal limit with its Poisson corrections (statistically indistinguishable
+from an exact draw; tests/test_frame_statistics.py).
+
 PVs of one camera (prefix ``sim:spot:`` or ``sim:dot:``):
     exp            exposure time (s), default 1; must be positive and finite
     acquire        put 1 with completion: returns after the exposure, once the new
@@ -48,6 +55,7 @@ from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
 from .clock import CLOCK
+from .poisson import poisson_counts
 from .validation import accept, positive_finite
 
 BACKGROUND = 1000.0      #: mean dark counts per pixel, independent of exposure
@@ -65,12 +73,18 @@ FRAME_BACKLOG = 10       #: frames queued per image subscriber before old ones d
 
 # --- physics: plain functions --------------------------------------------------------
 
-def spot_profile(shape: tuple[int, int], x: float, y: float) -> np.ndarray:
-    """G * exp(-(x^2+y^2)/100^2): the spot's shape (peak <= 1) for motor positions x, y."""
+def _spot_axes(shape: tuple[int, int], x: float, y: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The spot's separable factors: G along rows, G along columns, and the dimming."""
     rows, columns = shape
     gx = np.exp(-0.5 * ((np.arange(columns) - (CENTRE_COLUMN - x)) / SIGMA_X) ** 2)
     gy = np.exp(-0.5 * ((np.arange(rows) - (CENTRE_ROW - y)) / SIGMA_Y) ** 2)
-    return np.outer(gy, gx) * math.exp(-(x * x + y * y) / FALLOFF ** 2)
+    return gy, gx, math.exp(-(x * x + y * y) / FALLOFF ** 2)
+
+
+def spot_profile(shape: tuple[int, int], x: float, y: float) -> np.ndarray:
+    """G * exp(-(x^2+y^2)/100^2): the spot's shape (peak <= 1) for motor positions x, y."""
+    gy, gx, dim = _spot_axes(shape, x, y)
+    return np.outer(gy, gx) * dim
 
 
 @functools.lru_cache(maxsize=8)
@@ -159,15 +173,56 @@ def expected_frame(shape, x, y, exposure, current, shutter_open=True, sample_in=
                                         sample_in)
 
 
+#: Spot counts per pixel below which :func:`frame_mean` leaves a pixel at the
+#: background: a float32 mean near 1000 cannot hold less than 6e-5 anyway.
+SIGNAL_FLOOR = 1e-6
+
+
+def frame_mean(shape: tuple[int, int], x: float, y: float, exposure: float,
+               current: float, shutter_open: bool = True,
+               sample_in: bool = False) -> np.ndarray:
+    """:func:`expected_frame` as float32, for drawing frames: the spot is computed
+    only in the rows and columns where it reaches SIGNAL_FLOOR counts (outside,
+    every pixel gets less than 1.1 * SIGNAL_FLOOR, a float32 1000 could not hold it)."""
+    mean = np.full(shape, BACKGROUND, dtype=np.float32)
+    if not shutter_open:
+        return mean
+    gy, gx, dim = _spot_axes(shape, x, y)
+    peak = GAIN * exposure * current * dim
+    # any pixel of a dropped row or column has at most peak * g * response < 1.1 floor
+    rows = np.flatnonzero(peak * gy >= SIGNAL_FLOOR)
+    columns = np.flatnonzero(peak * gx >= SIGNAL_FLOOR)
+    if rows.size == 0 or columns.size == 0:
+        return mean
+    box = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
+    signal = np.multiply.outer((peak * gy[box[0]]).astype(np.float32),
+                               gx[box[1]].astype(np.float32))
+    signal *= _float32(pixel_response, shape)[box]
+    if sample_in:
+        signal *= _float32(sample_transmission, shape)[box]
+    mean[box] += signal
+    return mean
+
+
+@functools.lru_cache(maxsize=8)
+def _float32(model, shape: tuple[int, int]) -> np.ndarray:
+    """A read-only float32 copy of a fixed map (pixel response, transmission)."""
+    values = model(shape).astype(np.float32)
+    values.setflags(write=False)
+    return values
+
+
 def spot_frame(rng: np.random.Generator, shape: tuple[int, int], x: float, y: float,
                exposure: float, current: float, shutter_open: bool = True,
                sample_in: bool = False) -> np.ndarray:
-    """One frame of int32 counts: Poisson background plus Poisson spot signal."""
-    frame = rng.poisson(BACKGROUND, size=shape)
-    if shutter_open:
-        frame += rng.poisson(expected_signal(shape, x, y, exposure, current, True,
-                                             sample_in))
-    return frame.astype(np.int32)
+    """One frame of int32 counts: Poisson background plus Poisson spot signal.
+
+    The two are independent Poisson counts, so each pixel is one Poisson count of
+    their summed mean (at least 1000), drawn by :func:`poisson.poisson_counts`.
+    """
+    if not shutter_open:
+        return poisson_counts(rng, BACKGROUND, shape)
+    return poisson_counts(rng, frame_mean(shape, x, y, exposure, current, True, sample_in))
 
 
 @dataclass(frozen=True)

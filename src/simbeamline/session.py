@@ -38,17 +38,18 @@ _sessions: dict[BeamlineConfig, dict] = {}
 
 def run_engine(db, *, progress: bool = True, table_and_plots: bool = True):
     """A RunEngine that stores every document in *db*, continues *db*'s scan_id,
-    shows a LiveTable/LivePlot/grid picture (BestEffortCallback) and a progress bar
-    on moves. Returns ``(RE, bec)``."""
+    shows a LiveTable/LivePlot/grid picture (a BestEffortCallback whose redraws are
+    paced so they never cost more than the plan: simbeamline.liveplots) and a
+    progress bar on moves. Returns ``(RE, bec)``."""
     from bluesky import RunEngine
-    from bluesky.callbacks.best_effort import BestEffortCallback
     from bluesky.utils import ProgressBarManager
 
     from .catalog.store import record_runs
+    from .liveplots import SessionCallback
 
     RE = RunEngine({})
     record_runs(RE, db)
-    bec = BestEffortCallback()
+    bec = SessionCallback()
     if not table_and_plots:
         bec.disable_table()
         bec.disable_plots()

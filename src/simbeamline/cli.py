@@ -26,6 +26,7 @@ DELEGATED = {
     "demo": ("simbeamline.demo", "main", "run a short demo session; write PNGs and print run uids"),
     "ipython": ("simbeamline.session", "ipython_main", "open IPython with the beamline profile"),
     "export": ("simbeamline.export.cli", "main", "export a run as TIFF, HDF5 or EDF files"),
+    "catalog": ("simbeamline.catalog.cli", "main", "check (and --repair) the run catalog"),
 }
 
 

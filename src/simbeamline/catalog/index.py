@@ -39,6 +39,13 @@ class CatalogFileWarning(UserWarning):
     """A run file of the catalog is damaged, empty or incomplete."""
 
 
+class IndexWriteError(OSError):
+    """The index could not be written (disk full, read-only directory)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def this_writer() -> str:
     """This process, as the index records the writer of a run: ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -156,14 +163,22 @@ class RunIndex:
         *at_least*, a scan_id the caller already reached), reserved until
         :meth:`record_start` or :meth:`release_scan_id`."""
         now = time.time()
-        with _transaction(self._db, immediate=True):
-            self._expire_reservations(now)
-            highest = self._db.execute(
-                "SELECT max(coalesce((SELECT max(scan_id) FROM runs), 0),"
-                " coalesce((SELECT max(scan_id) FROM reservations), 0))").fetchone()[0]
-            scan_id = max(int(highest or 0), int(at_least or 0)) + 1
-            self._db.execute("INSERT OR REPLACE INTO reservations VALUES (?, ?, ?)",
-                             (scan_id, this_writer(), now))
+        try:
+            with _transaction(self._db, immediate=True):
+                self._expire_reservations(now)
+                highest = self._db.execute(
+                    "SELECT max(coalesce((SELECT max(scan_id) FROM runs), 0),"
+                    " coalesce((SELECT max(scan_id) FROM reservations), 0))").fetchone()[0]
+                scan_id = max(int(highest or 0), int(at_least or 0)) + 1
+                self._db.execute("INSERT OR REPLACE INTO reservations VALUES (?, ?, ?)",
+                                 (scan_id, this_writer(), now))
+        except sqlite3.OperationalError as err:
+            full = "full" in str(err)
+            raise IndexWriteError(
+                f"cannot allocate a scan_id in the catalog {self.directory}: "
+                + ("no space left on device (disk full)" if full else str(err))
+                + ". Nothing was recorded; free some space or choose another data directory "
+                "(SIMBEAMLINE_DATA_DIR), then run the plan again.") from err
         return scan_id
 
     def release_scan_id(self, scan_id: int) -> None:
@@ -267,6 +282,12 @@ class RunIndex:
     def all(self) -> list[IndexedRun]:
         return self._runs("1", (), "ORDER BY file")
 
+    def shared_scan_ids(self) -> list[tuple[int, int]]:
+        """``(scan_id, number of runs)`` for each scan_id that several listed runs share."""
+        return self._db.execute(
+            f"SELECT scan_id, count(*) FROM runs WHERE {_LISTED_SQL} AND scan_id IS NOT NULL"
+            " GROUP BY scan_id HAVING count(*) > 1 ORDER BY scan_id").fetchall()
+
     def problems(self) -> list[IndexedRun]:
         """Damaged, empty and incomplete files."""
         return self._runs("state IN ('damaged', 'empty', 'incomplete')", (), "ORDER BY file")
@@ -330,10 +351,11 @@ def _transaction(db: sqlite3.Connection, immediate: bool = True):
     db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 def _int(value) -> int | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 from pathlib import Path
 
 import event_model
@@ -24,16 +25,16 @@ from .index import RunIndex
 
 
 class CatalogWriteError(OSError):
-    """A run's documents could not be written into the catalog."""
+    """A run's documents could not be written into the catalog (``errno`` says why)."""
 
     def __str__(self) -> str:
-        return str(self.args[0])
+        return self.strerror or str(self.args[0])
 
 
-def _why(err: OSError) -> str:
-    if err.errno == errno.ENOSPC:
+def _why(err: Exception) -> str:
+    if getattr(err, "errno", None) == errno.ENOSPC or "full" in str(err):
         return "no space left on device (disk full)"
-    return err.strerror or str(err)
+    return getattr(err, "strerror", None) or str(err)
 
 
 class _RunFile:
@@ -48,20 +49,23 @@ class _RunFile:
             self.file = open(self.path, "xb")
             self.file.write(runfile.encode("start", start))
             self.file.flush()
-        except OSError as err:
+            stat = os.fstat(self.file.fileno())
+            index.record_start(self.name, start, stat.st_size, stat.st_mtime_ns)
+        except (OSError, sqlite3.Error) as err:
             self._discard()
             scan_id = start.get("scan_id")
-            if scan_id is not None:
-                index.release_scan_id(int(scan_id))
+            try:
+                if scan_id is not None:
+                    index.release_scan_id(int(scan_id))
+            except sqlite3.Error:
+                pass  # a reservation left behind expires with this process
             raise CatalogWriteError(
-                err.errno,
+                getattr(err, "errno", None) or errno.EIO,
                 f"cannot record run {start['uid'][:8]} in {index.directory}: {_why(err)}. "
                 "Nothing was recorded (no run file is left"
                 + (f" and scan_id {scan_id} stays free" if scan_id is not None else "")
                 + "); free some space or choose another data directory "
                 "(SIMBEAMLINE_DATA_DIR), then run the plan again.") from err
-        stat = os.fstat(self.file.fileno())
-        index.record_start(self.name, start, stat.st_size, stat.st_mtime_ns)
 
     def _discard(self) -> None:
         if self.file is not None:

@@ -28,21 +28,27 @@ import itertools
 import os
 import re
 import warnings
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import event_model
+
 from databroker._drivers.msgpack import BlueskyMsgpackCatalog
 from databroker.core import Entry
 from databroker.v1 import ALL, Broker, Header, Results, _ensure_list
 from mongoquery import Query
 
 from . import runfile
+from .compat import quiet_dataset_dims
+from .lazy import lazy_handler_registry
 from .index import LISTED, CatalogFileWarning, RunIndex, sync, warn_about_problems
 from .paths import configured_catalog_dir
 from .runs import AmbiguousRunError, failing_file, plain_doc
 from .writer import CatalogWriter
 
+
+quiet_dataset_dims()
 
 #: How often the filler retries a frame file that is not (yet) there, in seconds.
 RETRY_INTERVALS = (0.05, 0.2)
@@ -104,16 +110,40 @@ class FieldData(Iterator):
     Behaves like the generator stock databroker returns from ``h.data`` (``next``,
     unpacking, ``list``, ``zip``, ``for`` hold one value at a time) and is also a
     sequence to numpy 2, which refuses plain generators: ``np.stack(h.data(...))``.
-    numpy iterates its argument twice, so until ``next()`` is first called each
-    iteration is a fresh pass over the run (np.stack reads the files twice, from
-    the page cache); after ``next()`` iteration continues where it stopped, as a
-    generator's does. Indexing (``h.data('spot_img')[3]``) reads from a fresh pass.
+    numpy iterates its argument twice (``tuple(arrays)`` to dispatch, then a list to
+    stack), so until ``next()`` is first called each iteration is a pass over the
+    run, and a pass while every value of the previous complete pass is still alive
+    (held by numpy's tuple) hands out those same arrays instead of reading the files
+    again: ``np.stack`` then holds one copy of the frames plus its result, as it does
+    for a list of ``np.load``s (re-reading would hold a third copy). After ``next()``
+    iteration continues where it stopped, as a generator's does. Indexing
+    (``h.data('spot_img')[3]``) reads from a fresh pass.
     """
 
     def __init__(self, header, field: str, stream_name: str = "primary", fill: bool = True):
         self._args = (header, field, stream_name, fill)
         self._cursor = self._fresh()  # generators start work only on first next()
         self._started = False
+        self._last_pass: list | None = None  # weak references to the last complete pass
+
+    def _pass(self):
+        """One pass over the values: the previous pass's objects while they all live, else read."""
+        if self._last_pass is not None:
+            values = [ref() for ref in self._last_pass]
+            if all(value is not None for value in values):
+                yield from values
+                return
+        refs: list | None = []
+        for value in self._fresh():
+            try:
+                if refs is not None:
+                    refs.append(weakref.ref(value))
+            except TypeError:  # a plain number: nothing to share, nothing saved by sharing
+                refs = None
+            yield value
+            del value
+        if refs is not None:
+            self._last_pass = refs
 
     def _fresh(self, skip: int = 0):
         """A new pass over the values from the *skip*-th on (earlier events are not filled)."""
@@ -130,7 +160,7 @@ class FieldData(Iterator):
         return sum(1 for _ in header.events(stream_name=stream_name, fields=[field]))
 
     def __iter__(self):
-        return self._cursor if self._started else self._fresh()
+        return self._cursor if self._started else self._pass()
 
     def __next__(self):
         self._started = True
@@ -317,6 +347,8 @@ class BeamlineCatalog(BlueskyMsgpackCatalog):
                              f"files; got paths {paths}")
         self._directory = Path(directories.pop())
         self._index = None  # opened by the first _load
+        if kwargs.get("handler_registry") is None:  # loaded when a frame is first read
+            kwargs["handler_registry"] = lazy_handler_registry()
 
         self._matched = None
         super().__init__(paths, **kwargs)

@@ -7,7 +7,7 @@ of ``--repeat``:
 - insert: one more 10-event run through ``db.insert`` (what ``RE.subscribe(db.insert)``
   calls), start to stop;
 - find by scan_id: ``db[scan_id]`` (v1), a run in the middle of the catalog;
-- find by uid: ``cat[uid]`` (v2), and by its first 8 characters;
+- find by uid: ``cat[uid]`` (v2), and by its first 9 characters (``cat[uid[:9]]``);
 - newest: ``db[-1]``;
 - open: ``open_catalog`` (one ``stat`` per run file to notice files changed behind
   its back).
@@ -70,16 +70,10 @@ def fill(directory: Path, n: int) -> None:
             writer(name, doc)
 
 
-def measure_ours(directory: Path, n: int, repeat: int) -> dict:
-    from simbeamline.catalog.store import open_catalog
-    from simbeamline.control.config import BeamlineConfig
-
-    config = BeamlineConfig(data_dir=directory.parent)
-    started = time.perf_counter()
-    fill(directory, n)
-    filled = time.perf_counter() - started
-    open_ms = median_ms(lambda: open_catalog(config), max(3, repeat // 4))
-    cat = open_catalog(config)
+def measure(open_catalog, n: int, repeat: int) -> dict:
+    """Insert and lookups on the catalog *open_catalog()* returns, holding *n* runs."""
+    open_ms = median_ms(open_catalog, max(3, repeat // 4))
+    cat = open_catalog()
     db = cat.v1
     middle = cat[-(n // 2 or 1)].metadata["start"]
     scan_ids = iter(range(n + 1, n + 1 + 10 * repeat))
@@ -89,14 +83,24 @@ def measure_ours(directory: Path, n: int, repeat: int) -> dict:
             db.insert(name, doc)
 
     return {
-        "fill s": filled,
         "insert": median_ms(insert, repeat),
         "db[scan_id]": median_ms(lambda: db[middle["scan_id"]], repeat),
         "cat[uid]": median_ms(lambda: cat[middle["uid"]], repeat),
-        "cat[uid[:8]]": median_ms(lambda: cat[middle["uid"][:8]], repeat),
+        "cat[uid[:9]]": median_ms(lambda: cat[middle["uid"][:9]], repeat),  # 8 hex and "-": never a scan_id
         "db[-1]": median_ms(lambda: db[-1], repeat),
         "open": open_ms,
     }
+
+
+def measure_ours(directory: Path, n: int, repeat: int) -> dict:
+    from simbeamline.catalog.store import open_catalog
+    from simbeamline.control.config import BeamlineConfig
+
+    config = BeamlineConfig(data_dir=directory.parent)
+    started = time.perf_counter()
+    fill(directory, n)
+    filled = time.perf_counter() - started
+    return {**measure(lambda: open_catalog(config), n, repeat), "fill s": filled}
 
 
 def measure_stock(directory: Path, n: int, repeat: int) -> dict:
@@ -110,24 +114,7 @@ def measure_stock(directory: Path, n: int, repeat: int) -> dict:
             for name, doc in synthetic_run(i + 1, t0=t0 + i):
                 serializer(name, doc)
     pattern = str(directory / "*.msgpack")
-    open_ms = median_ms(lambda: BlueskyMsgpackCatalog(pattern), max(3, repeat // 4))
-    cat = BlueskyMsgpackCatalog(pattern)
-    db = cat.v1
-    middle = cat[-(n // 2 or 1)].metadata["start"]
-    scan_ids = iter(range(n + 1, n + 1 + 10 * repeat))
-
-    def insert():
-        for name, doc in synthetic_run(next(scan_ids)):
-            db.insert(name, doc)
-
-    return {
-        "insert": median_ms(insert, repeat),
-        "db[scan_id]": median_ms(lambda: db[middle["scan_id"]], repeat),
-        "cat[uid]": median_ms(lambda: cat[middle["uid"]], repeat),
-        "cat[uid[:8]]": median_ms(lambda: cat[middle["uid"][:8]], repeat),
-        "db[-1]": median_ms(lambda: db[-1], repeat),
-        "open": open_ms,
-    }
+    return measure(lambda: BlueskyMsgpackCatalog(pattern), n, repeat)
 
 
 def table(title: str, results: dict) -> None:

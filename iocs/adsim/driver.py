@@ -174,6 +174,7 @@ class Driver:
                     "cam1:NumImagesCounter_RBV": taken,
                     "cam1:ArraySizeX_RBV": nx, "cam1:ArraySizeY_RBV": ny, "cam1:ArraySizeZ_RBV": 0,
                     "cam1:ArraySize_RBV": frame.nbytes, "cam1:TimeRemaining_RBV": 0.0,
+                    "cam1:NDimensions_RBV": 2, "cam1:Dimensions_RBV": [nx, ny] + [0] * 8,
                     "cam1:DataType_RBV": params.data_type,
                 })
                 if self.cam("ArrayCallbacks") == "Enable":

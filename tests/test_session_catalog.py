@@ -139,6 +139,37 @@ def test_150_frames_through_h_data_hold_a_few_frames_at_a_time(ns):
     assert peak < 4 * FRAME_BYTES
 
 
+def test_np_stack_of_h_data_holds_no_more_than_np_stack_of_np_loads(ns):
+    """Issue 14: ``np.stack(h.data('spot_img'))`` peaked at 1.5x ``np.stack`` of the frame
+    files' ``np.load``s (numpy's second pass read every frame again). Compared in the same
+    process, with tracemalloc: a ratio, not a time."""
+    import numpy as np
+
+    RE = ns["RE"]
+    RE(ns["mv"](ns["spot"].exp, 0.005))
+    uid, = RE(ns["count"]([ns["spot"], ns["I"]], num=30))
+    h = ns["db"][uid]
+    resource = next(doc for name, doc in h.documents() if name == "resource")
+    stem = Path(resource["root"], resource["resource_path"])
+    files = sorted(stem.parent.glob(f"{stem.name}_*.npy"),
+                   key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    assert len(files) == 30
+
+    def peak_of(make):
+        tracemalloc.start()
+        try:
+            result = make()
+            return tracemalloc.get_traced_memory()[1], result
+        finally:
+            tracemalloc.stop()
+
+    loads_peak, expected = peak_of(lambda: np.stack([np.load(f) for f in files]))
+    data_peak, stacked = peak_of(lambda: np.stack(h.data("spot_img")))
+    np.testing.assert_array_equal(stacked, expected)
+    print(f"np.stack(h.data): {data_peak / 2**20:.0f} MiB; of np.loads: {loads_peak / 2**20:.0f} MiB")
+    assert data_peak <= 1.1 * loads_peak
+
+
 def test_unwritable_catalog_directory_is_reported_at_start_up(beamline, tmp_path, capsys):
     from simbeamline.catalog.store import CatalogDirError
     from simbeamline.session import session_namespace

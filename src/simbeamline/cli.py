@@ -32,6 +32,7 @@ DELEGATED = {
     "export": ("simbeamline.export.cli", "main", "export a run as TIFF, HDF5 or EDF files"),
     "fault": ("simbeamline.control.faults", "main",
               "inject, clear, list or replay faults (beam dump, stuck shutter, ...)"),
+    "catalog": ("simbeamline.catalog.cli", "main", "check (and --repair) the run catalog"),
 }
 
 

@@ -25,16 +25,30 @@ ones in four ways:
 from __future__ import annotations
 
 import itertools
+import os
 import re
-from collections.abc import Iterator
+import warnings
+import weakref
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import event_model
+
 from databroker._drivers.msgpack import BlueskyMsgpackCatalog
+from databroker.core import Entry
 from databroker.v1 import ALL, Broker, Header, Results, _ensure_list
+from mongoquery import Query
 
+from . import runfile
+from .compat import quiet_dataset_dims
+from .lazy import lazy_handler_registry
+from .index import LISTED, CatalogFileWarning, RunIndex, sync, warn_about_problems
 from .paths import configured_catalog_dir
-from .runs import failing_file, plain_doc
+from .runs import AmbiguousRunError, failing_file, plain_doc
+from .writer import CatalogWriter
 
+
+quiet_dataset_dims()
 
 #: How often the filler retries a frame file that is not (yet) there, in seconds.
 RETRY_INTERVALS = (0.05, 0.2)
@@ -96,16 +110,40 @@ class FieldData(Iterator):
     Behaves like the generator stock databroker returns from ``h.data`` (``next``,
     unpacking, ``list``, ``zip``, ``for`` hold one value at a time) and is also a
     sequence to numpy 2, which refuses plain generators: ``np.stack(h.data(...))``.
-    numpy iterates its argument twice, so until ``next()`` is first called each
-    iteration is a fresh pass over the run (np.stack reads the files twice, from
-    the page cache); after ``next()`` iteration continues where it stopped, as a
-    generator's does. Indexing (``h.data('spot_img')[3]``) reads from a fresh pass.
+    numpy iterates its argument twice (``tuple(arrays)`` to dispatch, then a list to
+    stack), so until ``next()`` is first called each iteration is a pass over the
+    run, and a pass while every value of the previous complete pass is still alive
+    (held by numpy's tuple) hands out those same arrays instead of reading the files
+    again: ``np.stack`` then holds one copy of the frames plus its result, as it does
+    for a list of ``np.load``s (re-reading would hold a third copy). After ``next()``
+    iteration continues where it stopped, as a generator's does. Indexing
+    (``h.data('spot_img')[3]``) reads from a fresh pass.
     """
 
     def __init__(self, header, field: str, stream_name: str = "primary", fill: bool = True):
         self._args = (header, field, stream_name, fill)
         self._cursor = self._fresh()  # generators start work only on first next()
         self._started = False
+        self._last_pass: list | None = None  # weak references to the last complete pass
+
+    def _pass(self):
+        """One pass over the values: the previous pass's objects while they all live, else read."""
+        if self._last_pass is not None:
+            values = [ref() for ref in self._last_pass]
+            if all(value is not None for value in values):
+                yield from values
+                return
+        refs: list | None = []
+        for value in self._fresh():
+            try:
+                if refs is not None:
+                    refs.append(weakref.ref(value))
+            except TypeError:  # a plain number: nothing to share, nothing saved by sharing
+                refs = None
+            yield value
+            del value
+        if refs is not None:
+            self._last_pass = refs
 
     def _fresh(self, skip: int = 0):
         """A new pass over the values from the *skip*-th on (earlier events are not filled)."""
@@ -122,7 +160,7 @@ class FieldData(Iterator):
         return sum(1 for _ in header.events(stream_name=stream_name, fields=[field]))
 
     def __iter__(self):
-        return self._cursor if self._started else self._fresh()
+        return self._cursor if self._started else self._pass()
 
     def __next__(self):
         self._started = True
@@ -180,6 +218,13 @@ class BeamlineBroker(Broker):
         results.__class__ = BeamlineResults  # same state, headers of our class
         return results
 
+    def insert(self, name, doc):
+        """Record one document of a RunEngine's run (``RE.subscribe(db.insert)``).
+
+        The catalog's writer records the run in the catalog's index as it goes, so unlike
+        databroker's, this does not re-read the catalog after each run."""
+        self._serializer(name, doc)
+
     def get_documents(self, headers, stream_name=ALL, fields=None, fill=False,
                       handler_registry=None):
         headers = _ensure_list(headers)
@@ -229,8 +274,49 @@ class BeamlineBroker(Broker):
                 yield name, event
 
 
+class IndexedEntries(Mapping):
+    """The catalog's entries (uid -> intake Entry), read from its index when asked for.
+
+    intake's hook for large catalogs (``_make_entries_container``): nothing is built for
+    a run nobody asks about, so opening and looking up cost the same at 10 or 10,000 runs.
+    """
+
+    def __init__(self, catalog: "BeamlineCatalog"):
+        self._catalog = catalog
+        self._built: dict = {}   # uid -> (index version, Entry)
+
+    def __iter__(self):
+        return iter(self._catalog._listed_uids())
+
+    def __len__(self):
+        return self._catalog._count()
+
+    def __contains__(self, uid):
+        return self._catalog._listed_row(uid) is not None
+
+    def __getitem__(self, uid):
+        row = self._catalog._listed_row(uid)
+        if row is None:
+            raise KeyError(uid)
+        return self.entry(row)
+
+    def __setitem__(self, uid, entry):  # intake's Catalog.__setitem__; kept until reload
+        self._built[uid] = (None, entry)
+
+    def pop(self, uid, *default):
+        return self._built.pop(uid, *default)
+
+    def entry(self, row) -> Entry:
+        version, built = self._built.get(row.uid, (None, None))
+        if built is not None and (version is None or version == row.version):
+            return built
+        built = self._catalog._build_entry(row)
+        self._built[row.uid] = (row.version, built)
+        return built
+
+
 class BeamlineCatalog(BlueskyMsgpackCatalog):
-    """databroker's msgpack catalog whose v1 accessor is :class:`BeamlineBroker`.
+    """databroker's msgpack catalog, kept in an index, whose v1 accessor is :class:`BeamlineBroker`.
 
     The intake YAML names this class as its driver, and the ``intake.catalogs``
     entry point builds one, so ``databroker.catalog[name]`` gives it too.
@@ -239,16 +325,144 @@ class BeamlineCatalog(BlueskyMsgpackCatalog):
     ``<data_dir>/catalog/*.msgpack``; with no *data_dir* either (the YAML's
     ``{{ env('SIMBEAMLINE_DATA_DIR') }}`` in a fresh shell), the configured data
     directory's: SIMBEAMLINE_DATA_DIR, else ``~/.local/share/simbeamline``.
+
+    Unlike databroker's, it finds runs through the catalog's :class:`~.index.RunIndex`
+    (no re-reading of every file on lookup or insert) and it survives damaged files:
+    a file that cannot be read is skipped with a warning naming it, a run cut short is
+    listed but marked incomplete (``run.metadata['incomplete']`` says why, and getting
+    it warns), and a scan_id or uid beginning shared by several runs is an
+    :class:`~.runs.AmbiguousRunError` listing them, never one picked silently.
     """
 
     name = "simbeamline-msgpack-catalog"
 
     def __init__(self, paths=None, *, data_dir=None, **kwargs):
-        if isinstance(paths, str):
-            paths = [paths]
+        if isinstance(paths, (str, Path)):
+            paths = [str(paths)]
         if not paths or not any(paths):
             paths = [str(configured_catalog_dir(data_dir) / "*.msgpack")]
+        directories = {os.path.dirname(os.path.abspath(p)) for p in paths}
+        if len(directories) != 1 or any(os.path.basename(p) != "*.msgpack" for p in paths):
+            raise ValueError(f"{type(self).__name__} reads one directory's *.msgpack run "
+                             f"files; got paths {paths}")
+        self._directory = Path(directories.pop())
+        self._index = None  # opened by the first _load
+        if kwargs.get("handler_registry") is None:  # loaded when a frame is first read
+            kwargs["handler_registry"] = lazy_handler_registry()
+
+        self._matched = None
         super().__init__(paths, **kwargs)
+
+    # -- loading: the index, brought level with the directory once per catalog -----------
+    def _make_entries_container(self):
+        return IndexedEntries(self)
+
+    def _load(self):
+        if self._index is None:
+            self._directory.mkdir(parents=True, exist_ok=True)
+            self._index = RunIndex(self._directory)
+            sync(self._index)
+            warn_about_problems(self._index, stacklevel=6)
+        if self._query:  # search results: which listed runs match, newest last
+            query = Query(self._query)
+            self._matched = {row.uid: row for row in self._index.listed()
+                             if query.match(row.start)}
+
+    @property
+    def index(self) -> RunIndex:
+        return self._index
+
+    def _listed_uids(self) -> list[str]:
+        return list(self._matched) if self._matched is not None else self._index.uids()
+
+    def _count(self) -> int:
+        return len(self._matched) if self._matched is not None else self._index.count()
+
+    def _listed(self, rows):
+        rows = [row for row in rows if row.state in LISTED]
+        if self._matched is not None:
+            rows = [row for row in rows if row.uid in self._matched]
+        return rows
+
+    def _listed_row(self, uid):
+        rows = self._listed(self._index.by_uid(uid))
+        return rows[0] if rows else None
+
+    def _build_entry(self, row) -> Entry:
+        metadata = {"start": row.start, "stop": row.stop}
+        if row.state == runfile.INCOMPLETE:
+            metadata["incomplete"] = row.problem
+        return Entry(
+            name=row.uid, description={}, driver="databroker.core.BlueskyRunFromGenerator",
+            direct_access="forbid",
+            args={"gen_func": runfile.iter_documents,
+                  "gen_args": (str(self._directory / row.file),), "gen_kwargs": {},
+                  "get_filler": self._get_filler, "transforms": self._transforms},
+            cache=None, parameters=[], metadata=metadata, catalog_dir=None,
+            getenv=True, getshell=True, catalog=self)
+
+    # -- lookups: a scan_id, a uid (or its beginning), a negative index -----------------
+    def __getitem__(self, name):
+        row = self._find(name)
+        if row.state == runfile.INCOMPLETE:
+            warnings.warn(CatalogFileWarning(
+                f"run {row.uid[:8]} (scan_id {row.scan_id}, file {self._directory / row.file}) "
+                f"is incomplete: {row.problem}"), stacklevel=2)
+        return self._entries.entry(row).get()  # a BlueskyRun
+
+    def _find(self, name):
+        try:
+            n = int(name)
+        except (ValueError, TypeError):
+            return self._find_uid(str(name))
+        if n < 0:
+            if self._matched is not None:
+                rows = list(self._matched.values())
+                if -n > len(rows):
+                    raise IndexError(f"Catalog only contains {len(rows)} runs.")
+                return rows[n]
+            row = self._index.newest(-n)
+            if row is None:
+                raise IndexError(f"Catalog only contains {self._index.count()} runs.")
+            return row
+        every = self._index.by_scan_id(n)
+        rows = self._listed(every)
+        if len(rows) > 1:
+            raise AmbiguousRunError(
+                f"scan_id {n} matches {len(rows)} runs of the catalog {self._directory}:\n"
+                + "\n".join(f"  {row.describe()}" for row in rows)
+                + "\ngive a uid (or its first characters) to pick one")
+        if not rows:
+            raise KeyError(f"No run with scan_id={n}" + self._unreadable_note(every))
+        return rows[0]
+
+    def _find_uid(self, name):
+        every = self._index.by_uid(name) or self._index.by_uid_prefix(name)
+        rows = self._listed(every)
+        if len(rows) > 1:
+            raise AmbiguousRunError(
+                f"Multiple matches to partial uid {name!r}:\n"
+                + "\n".join(f"  {row.describe()}" for row in rows))
+        if not rows:
+            raise KeyError(name + self._unreadable_note(every))
+        return rows[0]
+
+    def _unreadable_note(self, rows) -> str:
+        bad = [row for row in rows if row.state not in LISTED]
+        return "".join(
+            f" (run file {self._directory / row.file} cannot be read: {row.problem}; "
+            "`simbeamline catalog check --repair` recovers what it can)" for row in bad)
+
+    def __len__(self):
+        return self._count()
+
+    def _get_serializer(self):
+        "What ``Broker.insert`` (``RE.subscribe(db.insert)``) calls with each document."
+        return CatalogWriter(self._index)
+
+    def allocate_scan_id(self, at_least: int = 0) -> int:
+        """A scan_id no other run or session of this catalog has (see RunIndex)."""
+        return self._index.allocate_scan_id(at_least)
 
     @property
     def v1(self):

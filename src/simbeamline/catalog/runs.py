@@ -15,6 +15,13 @@ class RunNotFoundError(LookupError):
     """No run matches what the user asked for."""
 
 
+class AmbiguousRunError(RunNotFoundError, ValueError):
+    """A scan_id or uid beginning names several runs (listed in the message)."""
+
+    def __str__(self) -> str:  # KeyError-like classes would quote the message
+        return str(self.args[0])
+
+
 class FrameReadError(RuntimeError):
     """A run's frames cannot be read (missing field, missing or unreadable file)."""
 
@@ -82,6 +89,8 @@ def find_run(db, key):
     for attempt in attempts:
         try:
             return catalog[attempt]
+        except AmbiguousRunError:
+            raise
         except (KeyError, IndexError, ValueError) as err:
             problems.append(str(err).strip("'\""))
     detail = "; ".join(p for p in dict.fromkeys(problems) if p and p != str(parsed))

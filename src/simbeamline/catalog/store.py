@@ -21,8 +21,6 @@ from .paths import (  # noqa: F401
     SHIPPED_NAME, CatalogDirError, catalog_dir, check_writable, frames_dir,
     register_with_intake,
 )
-import warnings
-
 from ..control.config import BeamlineConfig
 
 
@@ -39,19 +37,33 @@ def open_db(config: BeamlineConfig) -> BeamlineBroker:
 
 
 def last_scan_id(catalog) -> int:
-    """The scan_id of the newest run in *catalog* (0 if it has none)."""
-    catalog = getattr(catalog, "v2", catalog)
-    try:
-        run = catalog[-1]
-    except (IndexError, KeyError, ValueError):
-        return 0
-    return int(run.metadata["start"].get("scan_id") or 0)
+    """The highest scan_id of *catalog*'s runs (0 if it has none)."""
+    return getattr(catalog, "v2", catalog).index.highest_scan_id()
+
+
+class CatalogScanIds:
+    """A RunEngine's ``scan_id_source`` that takes each scan_id from the catalog's index:
+    one more than any run of the catalog, whichever process wrote it, so sessions counting
+    into one catalog at once never share a scan_id.
+
+    A scan_id the user sets (``RE.md['scan_id'] = 100``) is honoured: the next one is
+    above it. One handed out to a run that could not be recorded is given back.
+    """
+
+    def __init__(self, catalog, last: int):
+        self._catalog = catalog
+        self._last = last
+
+    def __call__(self, md) -> int:
+        asked = int(md.get("scan_id") or 0)
+        # RE.md keeps the last scan_id handed out, even one given back: not a floor then
+        self._last = self._catalog.allocate_scan_id(0 if asked == self._last else asked)
+        return self._last
 
 
 def record_runs(RE, db) -> None:
-    """Store every document *RE* emits in *db*, continuing *db*'s scan_id across sessions."""
-    RE.md["scan_id"] = last_scan_id(db)
-    # databroker 1.2 marks Broker.insert pending deprecation; it is the documented way to
-    # store a RunEngine's documents in a v1 catalog (the APS example does the same)
-    warnings.filterwarnings("ignore", "The method Broker.insert", PendingDeprecationWarning)
+    """Store every document *RE* emits in *db*, its scan_ids allocated by the catalog."""
+    last = last_scan_id(db)
+    RE.md["scan_id"] = last
+    RE.scan_id_source = CatalogScanIds(getattr(db, "v2", db), last)
     RE.subscribe(db.insert)

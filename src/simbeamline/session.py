@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from .control import ca_env
-from .devices.beamline import BeamlineNotRunning, build_beamline, how_to_start
+from .devices.beamline import (BeamlineConnectFailed, BeamlineNotRunning, build_beamline,
+                               how_to_start)
 from .catalog.paths import CatalogDirError
 from .control.config import BeamlineConfig
 
@@ -71,7 +72,8 @@ def _tools() -> dict:
 
 def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = None,
                   table_and_plots: bool = True, move_progress: bool = True) -> dict:
-    """Build a fresh session namespace; raises BeamlineNotRunning or CatalogDirError."""
+    """Build a fresh session namespace; raises BeamlineNotRunning, BeamlineConnectFailed
+    or CatalogDirError."""
     from .catalog.store import open_db
 
     config = ca_env.apply_client_env(config)
@@ -94,7 +96,7 @@ def session_namespace(config: BeamlineConfig | None = None) -> dict:
         return _sessions[config]
     try:
         namespace = build_session(config)
-    except BeamlineNotRunning as err:
+    except (BeamlineNotRunning, BeamlineConnectFailed) as err:
         print(f"simbeamline: {err}.\nThen reload the session: "
               "%run scripts/beamline_configuration.py (or restart IPython).", file=sys.stderr)
         return _tools()
@@ -168,4 +170,4 @@ def ipython_main(argv: list[str]) -> int:
 
 
 __all__ = ["build_session", "session_namespace", "ipython_main", "run_engine",
-           "BeamlineNotRunning", "how_to_start"]
+           "BeamlineNotRunning", "BeamlineConnectFailed", "how_to_start"]

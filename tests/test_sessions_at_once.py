@@ -1,0 +1,70 @@
+"""A class starts together: ten sessions started at the same instant all connect.
+
+Each child process imports the session stack first, then waits for one "go" file, so
+all ten open their Channel Access connections to the same IOC at the same moment
+(the case where 8 of 10 used to fail with "Unexpected channel ID" and ECA_DISCONN,
+then told the student to start IOCs that were running). Each child has its own data
+directory, as students do. Their output must not carry libca's repeater complaints:
+the beamline runs its own repeater on its own port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from waiting import wait_for
+
+from session_support import CHILD_TIMEOUT
+
+SESSIONS = 10
+
+CHILD = r"""
+import json, sys, time
+from pathlib import Path
+from simbeamline.control.config import BeamlineConfig
+from simbeamline.session import build_session  # every heavy import before the barrier
+
+Path(sys.argv[1]).touch()
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.005)  # the barrier: all children connect at the same instant
+ns = build_session(BeamlineConfig.from_env(), adsim=False, table_and_plots=False,
+                   move_progress=False)
+print(json.dumps({"current": ns["I"].get(), "spot": ns["spot"].connected,
+                  "motor": ns["mtr_spotx"].connected}))
+"""
+
+#: What libca prints when it finds no repeater (or one that never confirms).
+REPEATER_COMPLAINTS = ("caRepeater", "CA Repeater", "CA repeater")
+
+
+def test_ten_sessions_started_at_once_all_connect(beamline, tmp_path):
+    go = tmp_path / "go"
+    children = []
+    for n in range(SESSIONS):
+        env = {**os.environ, **beamline.as_env(), "SIMBEAMLINE_DATA_DIR": str(tmp_path / f"data{n}")}
+        out, err = (open(tmp_path / f"{n}.{kind}", "w+") for kind in ("out", "err"))
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / f"ready{n}"), str(go)],
+                                env=env, stdout=out, stderr=err, text=True)
+        children.append((proc, out, err))
+    try:
+        wait_for(lambda: all((tmp_path / f"ready{n}").exists() for n in range(SESSIONS)),
+                 CHILD_TIMEOUT, "every session to finish importing")
+        go.touch()
+        results = []
+        for proc, out, err in children:
+            proc.wait(timeout=CHILD_TIMEOUT)
+            out.seek(0), err.seek(0)
+            results.append((proc.returncode, out.read(), err.read()))
+    finally:
+        for proc, out, err in children:
+            proc.kill() if proc.poll() is None else None
+            out.close(), err.close()
+    failed = [f"exit {code}:\n{stderr[-2000:]}" for code, _, stderr in results if code != 0]
+    assert not failed, f"{len(failed)} of {SESSIONS} sessions failed:\n" + "\n".join(failed)
+    for _, stdout, stderr in results:
+        state = json.loads(stdout.strip().splitlines()[-1])
+        assert 300 < state["current"] < 700 and state["spot"] and state["motor"]
+        assert not any(text in stderr for text in REPEATER_COMPLAINTS), stderr

@@ -68,3 +68,28 @@ def test_ten_sessions_started_at_once_all_connect(beamline, tmp_path):
         state = json.loads(stdout.strip().splitlines()[-1])
         assert 300 < state["current"] < 700 and state["spot"] and state["motor"]
         assert not any(text in stderr for text in REPEATER_COMPLAINTS), stderr
+
+
+def test_connect_tells_a_failed_connection_from_a_down_ioc(beamline):
+    """The IOC answers but a device's PV never connects: ConnectFailed after the retries
+    in fresh CA contexts. The IOC does not answer: IocDown, and for a session
+    BeamlineNotRunning, which says how to start the IOCs."""
+    import dataclasses
+
+    import pytest
+    from ophyd import EpicsSignalRO
+
+    from simbeamline.control import ca_probe, launcher
+    from simbeamline.devices import connect
+    from simbeamline.devices.beamline import BeamlineNotRunning, build_beamline
+
+    def build():
+        return {"x": EpicsSignalRO(f"{beamline.prefix}no_such_pv", name="x")}
+
+    with pytest.raises(connect.ConnectFailed, match="answers, but its devices did not connect"):
+        connect.connect(build, lambda: launcher.ioc_state(beamline, "beamline", 5), "the IOC",
+                        patience=0.5, attempts=2)
+    with pytest.raises(connect.IocDown, match="does not answer"):
+        connect.connect(build, lambda: ca_probe.DOWN, "the IOC", patience=0.5)
+    with pytest.raises(BeamlineNotRunning, match="start"):
+        build_beamline(dataclasses.replace(beamline, prefix="nobody:"), adsim=False)

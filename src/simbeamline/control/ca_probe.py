@@ -82,10 +82,9 @@ class Channel:
         :data:`SILENT` if it accepted a connection, else :data:`DOWN`."""
         request = self.request()
         accepted = False
-        while time.monotonic() < deadline:
+        while (remaining := deadline - time.monotonic()) > 0:
             try:
-                with socket.create_connection((self.host, self.port),
-                                              timeout=deadline - time.monotonic()) as sock:
+                with socket.create_connection((self.host, self.port), timeout=remaining) as sock:
                     accepted = True
                     sock.sendall(request)
                     answer = _read_until(sock, {_CREATE_CHAN, _CREATE_CH_FAIL}, deadline)

@@ -183,9 +183,13 @@ def wait_until_answering(config: BeamlineConfig, timeout: float = 30.0) -> None:
     """Return as soon as every IOC answers and the repeater confirms; raise LauncherError
     with the log tail of what did not (at once if supervisord gave up on its program)."""
     deadline = time.monotonic() + timeout
-    pending = {ioc.name for ioc in iocs(config)} | {REPEATER}
+    pending = {ioc.name for ioc in iocs(config)}
+    if REPEATER in _programs(config):  # not in a supervisord started before it existed
+        pending.add(REPEATER)
     while pending:
         pending -= answering(config, sorted(pending), timeout=min(0.5, deadline - time.monotonic()))
+        if not pending:
+            return
         given_up = pending & _given_up(config)
         if given_up or (pending and time.monotonic() > deadline):
             raise LauncherError("\n\n".join(
@@ -196,13 +200,18 @@ def wait_until_answering(config: BeamlineConfig, timeout: float = 30.0) -> None:
                 for name in sorted(pending)))
 
 
+def _programs(config: BeamlineConfig) -> dict[str, str]:
+    """``{program: supervisord state}``; empty if supervisord does not answer."""
+    try:
+        return {info["name"]: info["statename"]
+                for info in _rpc(config).supervisor.getAllProcessInfo()}
+    except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+        return {}
+
+
 def _given_up(config: BeamlineConfig) -> set[str]:
     """Programs supervisord will not start again by itself (FATAL)."""
-    try:
-        return {info["name"] for info in _rpc(config).supervisor.getAllProcessInfo()
-                if info["statename"] == "FATAL"}
-    except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
-        return set()
+    return {name for name, state in _programs(config).items() if state == "FATAL"}
 
 
 def _describe(config: BeamlineConfig, name: str) -> str:

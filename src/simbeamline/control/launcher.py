@@ -37,7 +37,7 @@ SUPERVISOR_CONF = Path(
 
 #: supervisord's program name of the beamline's CA repeater.
 REPEATER = "repeater"
-#: Seconds between two looks at a process that should exit.
+#: Seconds between two looks at a process that should start or exit.
 EXIT_POLL = 0.01
 
 
@@ -250,7 +250,7 @@ def start(config: BeamlineConfig | None = None, timeout: float = 30.0) -> bool:
                     f"supervisord did not answer on {_socket(config)} within {timeout:.0f} s; "
                     f"see {config.log_dir / 'supervisord.log'}"
                 )
-            time.sleep(0.05)  # polling supervisord's socket until it answers
+            time.sleep(EXIT_POLL)  # polling supervisord's socket until it answers
         started = True
     else:
         rpc = _rpc(config)

@@ -38,7 +38,7 @@ SUPERVISOR_CONF = Path(
 #: supervisord's program name of the beamline's CA repeater.
 REPEATER = "repeater"
 #: Seconds between two looks at a process that should start or exit.
-EXIT_POLL = 0.01
+POLL = 0.01
 
 
 class LauncherError(RuntimeError):
@@ -250,7 +250,7 @@ def start(config: BeamlineConfig | None = None, timeout: float = 30.0) -> bool:
                     f"supervisord did not answer on {_socket(config)} within {timeout:.0f} s; "
                     f"see {config.log_dir / 'supervisord.log'}"
                 )
-            time.sleep(EXIT_POLL)  # polling supervisord's socket until it answers
+            time.sleep(POLL)  # polling supervisord's socket until it answers
         started = True
     else:
         rpc = _rpc(config)
@@ -312,7 +312,7 @@ def _wait_exit(pids: list[int], deadline: float, what: str) -> None:
     while any(_alive(pid) for pid in pids):
         if time.monotonic() > deadline:
             raise LauncherError(f"{what} (pids {pids}) did not exit in time")
-        time.sleep(EXIT_POLL)  # polling for the processes to exit
+        time.sleep(POLL)  # polling for the processes to exit
 
 
 def restart_ioc(config: BeamlineConfig, name: str) -> None:

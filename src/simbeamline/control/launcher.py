@@ -39,6 +39,8 @@ SUPERVISOR_CONF = Path(
 REPEATER = "repeater"
 #: Seconds between two looks at a process that should start or exit.
 POLL = 0.01
+#: Seconds ``status`` gives a running IOC to answer (it returns as soon as all have).
+STATUS_TIMEOUT = 3.0
 
 
 class LauncherError(RuntimeError):
@@ -155,7 +157,8 @@ def status(config: BeamlineConfig | None = None) -> dict[str, dict]:
     infos = {}
     if running:
         infos = {i["name"]: i for i in _rpc(config).supervisor.getAllProcessInfo()}
-    answers = answering(config, [ioc.name for ioc in iocs(config)] + [REPEATER]) if running else set()
+    names = [ioc.name for ioc in iocs(config)] + [REPEATER]
+    answers = answering(config, names, timeout=STATUS_TIMEOUT) if running else set()
     result = {}
     for ioc in iocs(config):
         info = infos.get(ioc.name, {})

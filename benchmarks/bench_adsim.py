@@ -1,4 +1,9 @@
-"""Benchmark of the ADSimDetector IOC (issue 3).
+"""Benchmark of the ADSimDetector IOC (issues 3 and 8).
+
+``--startup``: only this, each a ratio to caproto's ``mini_beamline`` example IOC
+measured the same way in the same run: seconds from process start to the last
+record answering a CA read, then idle CPU (%) and RSS (MB) over 10 s, with every
+plugin loaded and disabled (the boot state, as commonPlugins boots).
 
 1. Frames per second written in HDF5 Single mode, 1024 x 1024 UInt8, uncompressed
    and zlib (level 6), against a plain h5py loop writing the same frames to the
@@ -48,12 +53,74 @@ def stop_ioc(proc) -> None:
         proc.wait(10)
 
 
+def _last_record_answers(cmd, env, last_pv, port):
+    """Start *cmd*; seconds until *last_pv* answers a CA read, and the process."""
+    from caproto.sync.client import read
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd} exited with {proc.returncode}")
+        try:
+            read(last_pv, timeout=0.2, repeater=False)
+            return time.perf_counter() - t0, proc
+        except Exception:
+            continue
+
+
+def _idle(pid, seconds=10.0):
+    """(CPU %, RSS MB) of process *pid* over *seconds*."""
+    def cpu():
+        with open(f"/proc/{pid}/stat") as f:
+            return sum(map(int, f.read().split()[13:15])) / os.sysconf("SC_CLK_TCK")
+    c0 = cpu()
+    time.sleep(seconds)
+    used = cpu() - c0
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    return 100 * used / seconds, rss
+
+
+def startup(port: int) -> None:
+    from caproto.ioc_examples.mini_beamline import MiniBeamline
+
+    os.environ.update({"EPICS_CA_ADDR_LIST": f"127.0.0.1:{port}", "EPICS_CA_AUTO_ADDR_LIST": "NO"})
+    env = dict(os.environ, EPICS_CA_SERVER_PORT=str(port), EPICS_CAS_INTF_ADDR_LIST="127.0.0.1",
+               EPICS_CAS_AUTO_BEACON_ADDR_LIST="NO", EPICS_CAS_BEACON_ADDR_LIST="127.255.255.255",
+               SIMBEAMLINE_PREFIX="benchnone:", SIMBEAMLINE_AD_PATH_MAP="")
+    mini_last = list(MiniBeamline(prefix="mini:").pvdb)[-1]
+    runs = {
+        "mini_beamline": ([sys.executable, "-m", "caproto.ioc_examples.mini_beamline",
+                           "--prefix", "mini:", "--interfaces", "127.0.0.1"], mini_last),
+        "adsim": ([sys.executable, "-m", "simbeamline_iocs.adsim", "--prefix", "bench:"],
+                  "bench:Pva1:ArrayRate_RBV"),
+    }
+    results = {}
+    for name, (cmd, last) in runs.items():
+        seconds, proc = _last_record_answers(cmd, env, last, port)
+        try:
+            results[name] = (seconds, *_idle(proc.pid))
+        finally:
+            stop_ioc(proc)
+    (m_s, m_cpu, m_rss), (a_s, a_cpu, a_rss) = results["mini_beamline"], results["adsim"]
+    print("## ADSim IOC start and idle (7,395 records, every plugin loaded, disabled)")
+    print(f"start to last record answering: adsim {a_s:.2f} s, mini_beamline {m_s:.2f} s, "
+          f"ratio {a_s / m_s:.2f}")
+    print(f"idle CPU over 10 s: adsim {a_cpu:.1f} %, mini_beamline {m_cpu:.1f} %")
+    print(f"RSS: adsim {a_rss:.0f} MB, mini_beamline {m_rss:.0f} MB, ratio {a_rss / m_rss:.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--events", type=int, default=50)
+    parser.add_argument("--startup", action="store_true",
+                        help="only the start time / idle CPU / RSS comparison")
     args = parser.parse_args()
     port = int(os.environ.get("SIMBEAMLINE_CA_PORT", "5064"))
+    if args.startup:
+        return startup(port)
     os.environ.update({"EPICS_CA_ADDR_LIST": f"127.0.0.1:{port}", "EPICS_CA_AUTO_ADDR_LIST": "NO",
                        "EPICS_CA_MAX_ARRAY_BYTES": str(64 * 1024 * 1024)})
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

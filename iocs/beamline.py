@@ -14,9 +14,11 @@ PVs (prefix ``sim:`` by default, or ``$SIMBEAMLINE_PREFIX``):
     sim:current, sim:current:topup_period, sim:current:lifetime   (ring.py)
     sim:m:spotx, sim:m:spoty, sim:m:dotx, sim:m:doty,
     sim:m:samx, sim:m:samy  -- motor records with their fields   (motor.py)
-    sim:shutter, sim:shutter_RBV                                 (shutter.py)
+    sim:shutter, sim:shutter_RBV, sim:shutter:interlock          (shutter.py)
     sim:spot:{exp,acquire,image,sum,width,height,frame_counter}  (spotcam.py)
     sim:dot:{...}  -- the same, driven by dotx/doty
+    sim:time_scale -- the simulation clock's time scale          (timescale.py)
+    sim:fault:...  -- scripted faults, inject and clear          (faults.py)
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import argparse
 
 from caproto.server import PVGroup, SubGroup
 
+from .timescale import TimeScale
+from .faults import Faults
 from .motor import BeamlineMotors
 from .ring import RingCurrent
 from .server import serve
@@ -40,6 +44,8 @@ class Beamline(PVGroup):
     shutter = SubGroup(Shutter, prefix="")
     spot = SubGroup(SpotCamera, prefix="spot:", x_motor="spotx", y_motor="spoty")
     dot = SubGroup(SpotCamera, prefix="dot:", x_motor="dotx", y_motor="doty")
+    clock = SubGroup(TimeScale, prefix="")
+    faults = SubGroup(Faults, prefix="fault:")
 
     def beam_state(self, x_motor: str, y_motor: str) -> BeamState:
         """What a camera on motors *x_motor*, *y_motor* sees right now.

@@ -19,6 +19,19 @@ Behaviour, as on a real motor record:
   motion (``EpicsMotor.set_current_position``). OFF and DIR map dial to user
   coordinates: ``user = dial * (+1 | -1) + OFF``; the dial limits stay fixed.
 
+Moves run on the simulation clock (:mod:`.clock`): at time scale 0.01 a 0.8 s move
+takes 8 ms of wall time, through the same positions.
+
+Faults (set by :mod:`.faults`), as the real record reports them:
+
+- stall: a move stops short of its target (at ``STALL_FRACTION`` of the way), DMOV
+  goes to 1 with MSTA's slip/stall and problem bits set and a STATE/MAJOR alarm;
+- limit switch: HLS (or LLS) reads 1 and a move towards it does not go, DMOV goes
+  to 1 with a HWLIMIT/MAJOR alarm; moves away are allowed.
+
+ophyd's ``EpicsMotor`` reports both as a failed move (it checks the limit switch
+and RBV's alarm when DMOV returns to 1).
+
 The hardware position is the *dial* position (``dial_position``): redefining user
 coordinates never moves the beam. The motion physics are the plain functions
 below, testable without the network.
@@ -33,10 +46,16 @@ from caproto import AlarmSeverity, AlarmStatus, SkipWrite
 from caproto.server import PVGroup, SubGroup, pvproperty
 from caproto.server.server import PvpropertyDouble
 
+from .clock import CLOCK
 from .validation import accept, non_negative_finite, positive_finite
 
-#: RBV update period during a move (s): about 20 Hz.
+#: RBV update period during a move (wall seconds): about 20 Hz.
 TICK = 0.05
+#: A stalled motor stops this fraction of the way to its target.
+STALL_FRACTION = 0.5
+#: The record's alarm after a move a fault ended, as the motor record sets it.
+PROBLEM_ALARMS = {"stall": (AlarmStatus.STATE, AlarmSeverity.MAJOR_ALARM),
+                  "limit": (AlarmStatus.HWLIMIT, AlarmSeverity.MAJOR_ALARM)}
 
 
 # --- physics: plain functions --------------------------------------------------------
@@ -112,10 +131,23 @@ def target_problem(target: float, low: float, high: float) -> str | None:
 
 
 def motor_status_word(*, positive: bool, done: bool, moving: bool,
-                      high_limit: bool = False, low_limit: bool = False) -> int:
+                      high_limit: bool = False, low_limit: bool = False,
+                      problem: bool = False, stalled: bool = False) -> int:
     """The MSTA bit field of a motor record (bits as in the motor module)."""
-    return (positive << 0 | done << 1 | high_limit << 2 | moving << 10
-            | low_limit << 13 | 1 << 14)                  # bit 14: homed
+    return (positive << 0 | done << 1 | high_limit << 2 | stalled << 6 | problem << 9
+            | moving << 10 | low_limit << 13 | 1 << 14)    # bit 14: homed
+
+
+def faulted_end(start: float, target: float, *, stall: bool,
+                limit_switch: str | None) -> tuple[float, str | None]:
+    """Where a move from *start* to *target* ends under the faults, and which fault
+    stopped it ("limit", "stall" or None). *limit_switch*: "high", "low" or None."""
+    towards = "high" if target > start else "low" if target < start else None
+    if limit_switch is not None and towards == limit_switch:
+        return start, "limit"
+    if stall and target != start:
+        return start + STALL_FRACTION * (target - start), "stall"
+    return target, None
 
 
 # --- the record ---------------------------------------------------------------------
@@ -164,6 +196,9 @@ class MotorRecord(PVGroup):
                               egu=egu, description=description, precision=precision)
         self._move_id = 0                      # bumps on every new move
         self._stop_requested = False
+        self.stall = False                     #: fault: moves stop short
+        self.limit_switch = None               #: fault: "high" or "low" switch active
+        self._problem = None                   # the fault that ended the last move
 
     # .. helpers ..........................................................
 
@@ -187,12 +222,21 @@ class MotorRecord(PVGroup):
         f = self.fields
         if positive is None:
             positive = bool(f.direction_of_travel.value)
+        high, low = self.limit_switch == "high", self.limit_switch == "low"
         await f.direction_of_travel.write(int(positive))
         await f.motor_is_moving.write(int(moving))
-        await f.done_moving_to_value.write(int(not moving))
+        await f.user_high_limit_switch.write(int(high))
+        await f.user_low_limit_switch.write(int(low))
+        await f.motor_status.write(motor_status_word(
+            positive=positive, done=not moving, moving=moving, high_limit=high,
+            low_limit=low, problem=self._problem is not None,
+            stalled=self._problem == "stall"))
         await f.motion_in_progress.write(int(moving))
-        await f.motor_status.write(
-            motor_status_word(positive=positive, done=not moving, moving=moving))
+        if not moving and self._problem is not None:
+            # after the other fields (each numeric write re-evaluates the fields'
+            # shared alarm) and before DMOV, which ophyd answers by reading RBV's alarm
+            await self._set_alarm(*PROBLEM_ALARMS[self._problem])
+        await f.done_moving_to_value.write(int(not moving), verify_value=False)
 
     async def _apply_offset(self, offset: float):
         """Make *offset* the user offset: RBV, VAL, HLM, LLM shift; nothing moves.
@@ -211,9 +255,24 @@ class MotorRecord(PVGroup):
         await self.motor.write(self.motor.value + shift, verify_value=False)
 
     async def _clear_alarm(self):
-        await self.motor.alarm.write(status=AlarmStatus.NO_ALARM,
-                                     severity=AlarmSeverity.NO_ALARM)
+        await self._set_alarm(AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM)
         await self.fields.limit_violation.write(0)
+
+    async def _set_alarm(self, status, severity):
+        """The record's alarm, on VAL and on RBV (what ophyd checks after a move)."""
+        for alarm in {id(a): a for a in (self.motor.alarm,
+                                         self.fields.user_readback_value.alarm)}.values():
+            await alarm.write(status=status, severity=severity)
+
+    async def set_faults(self, *, stall: bool | None = None,
+                         limit_switch: str | None | bool = False) -> None:
+        """Inject or clear faults (*limit_switch* False: leave it as it is)."""
+        if stall is not None:
+            self.stall = bool(stall)
+        if limit_switch is not False:
+            self.limit_switch = limit_switch
+            moving = bool(self.fields.motor_is_moving.value)
+            await self._publish_status(moving=moving)
 
     async def _move(self, target_user: float) -> tuple[float, bool]:
         """Move to *target_user*.
@@ -231,19 +290,23 @@ class MotorRecord(PVGroup):
         velocity, accel_time = f.velocity.value, f.seconds_to_velocity.value
         positive = (target_user >= self.user_position)
         await f.dial_desired_value.write(target)
+        self._problem = None
         await self._publish_status(moving=True, positive=positive)
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        duration = move_duration(target - start, velocity, accel_time)
+        end, fault = faulted_end(start, target, stall=self.stall,
+                                 limit_switch=self.limit_switch)
+        t0 = CLOCK.now()
+        duration = move_duration(end - start, velocity, accel_time)
         while self._move_id == my_move:        # else a newer move took over
-            t = loop.time() - t0
-            self.dial_position = position_at(start, target, velocity, accel_time, t)
+            t = CLOCK.now() - t0
+            self.dial_position = position_at(start, end, velocity, accel_time, t)
             await self._publish_position()
             if t >= duration or self._stop_requested:
                 break
-            await asyncio.sleep(min(TICK, max(duration - t, 0.0)))
+            await asyncio.sleep(min(TICK, CLOCK.wall_seconds(duration - t)))
         superseded = self._move_id != my_move
         if not superseded:
+            if not self._stop_requested:
+                self._problem = fault
             await self._publish_status(moving=False, positive=positive)
         return self.user_position, not superseded
 

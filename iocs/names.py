@@ -6,8 +6,9 @@ importing caproto (which imports numpy): the command line checks ``--prefix`` wi
 
 from __future__ import annotations
 
-#: Characters of a PV prefix (EPICS record-name characters).
-_PREFIX_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-:.[]<>;")
+#: Characters of a PV prefix: those EPICS allows in record names (letters, digits,
+#: _ - + : [ ] < > ; and, since Base 3.14.12, { } as NSLS-II names use them), and '.'.
+_PREFIX_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+:.[]<>;{}")
 
 
 def check_prefix(prefix: str) -> str:
@@ -15,6 +16,6 @@ def check_prefix(prefix: str) -> str:
     if not prefix or not set(prefix) <= _PREFIX_CHARS:
         raise ValueError(
             f"prefix {prefix!r} is not a valid PV prefix: use letters, digits and "
-            "_ - : . [ ] < > ; only, for example 'sim:'"
+            "_ - + : . [ ] < > ; { } only, for example 'sim:' or 'XF:31IDA-BI{Cam:Tbl}'"
         )
     return prefix

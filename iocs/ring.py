@@ -6,7 +6,12 @@ the last top-up, or the last change of lifetime (a new lifetime applies from the
 moment it is set, never to the decay before it); every ``topup_period``
 seconds an injection brings it back to 500 mA; a little Gaussian noise
 is added to what is published. With the defaults (lifetime 10 h, top-up every
-10 min) the current stays between about 491.7 and 500 mA.
+10 min) the current stays between about 491.7 and 500 mA. All of it runs on the
+simulation clock (:mod:`.clock`): at time scale 0.01 a top-up comes every 6 s.
+
+Faults (driven by :mod:`.faults`): a beam dump puts the current at exactly 0 until
+it is restored, when an injection refills to 500 mA; with top-up paused no
+injection happens and the beam keeps decaying.
 
 PVs:
     {prefix}current               beam current (mA), updated twice a second
@@ -21,11 +26,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 from caproto.server import PVGroup, pvproperty
 
+from .clock import CLOCK
 from .validation import accept, positive_finite
 
 FILL_CURRENT = 500.0        #: mA after a top-up injection
@@ -53,9 +58,11 @@ class RingState:
     lifetime applies from that moment on and never rewrites the decay before it.
     """
 
-    last_fill: float                      #: time of the last top-up (s, monotonic)
+    last_fill: float                      #: time of the last top-up (s, nominal)
     anchor_current: float = FILL_CURRENT  #: current at ``anchor_time`` (mA)
     anchor_time: float | None = None      #: start of the present decay (default: last_fill)
+    topup_paused: bool = False            #: fault: no injections
+    dumped_until: float | None = None     #: fault: beam dumped until then (inf: until restored)
 
     def __post_init__(self):
         if self.anchor_time is None:
@@ -63,11 +70,32 @@ class RingState:
 
     def current(self, now: float, lifetime: float, topup_period: float) -> float:
         """The noiseless current at *now*, topping up first if a top-up is due."""
-        if now - self.last_fill >= topup_period:
-            self.last_fill = now
-            self.anchor_time = now
-            self.anchor_current = FILL_CURRENT
+        if self.dumped_until is not None:
+            if now < self.dumped_until:
+                return 0.0
+            self.restore(self.dumped_until)
+        if not self.topup_paused and now - self.last_fill >= topup_period:
+            self.fill(now)
         return decayed_current(self.anchor_current, now - self.anchor_time, lifetime)
+
+    def fill(self, now: float) -> None:
+        """An injection at *now*: back to the fill current, the top-up period restarts."""
+        self.last_fill = now
+        self.anchor_time = now
+        self.anchor_current = FILL_CURRENT
+
+    def dump(self, now: float, duration: float = math.inf) -> None:
+        """Lose the beam at *now* for *duration* seconds (inf: until :meth:`restore`)."""
+        self.dumped_until = now + duration
+
+    def restore(self, now: float) -> None:
+        """End a beam dump at *now*: the ring is refilled."""
+        self.dumped_until = None
+        self.fill(now)
+
+    def dumped_at(self, now: float) -> bool:
+        """Whether a beam dump is in force at *now*."""
+        return self.dumped_until is not None and now < self.dumped_until
 
     def reanchor(self, now: float, lifetime: float) -> None:
         """Before the lifetime changes: fix the decay so far (under *lifetime*, the
@@ -96,17 +124,22 @@ class RingCurrent(PVGroup):
 
     def __init__(self, *args, seed=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.state = RingState(last_fill=time.monotonic())
+        self.state = RingState(last_fill=CLOCK.now())
         self.rng = np.random.default_rng(seed)
 
     def current_now(self) -> float:
         """The current at this moment (mA), noise included: what detectors see."""
-        return noisy(self.state.current(time.monotonic(), self.lifetime.value,
-                                        self.topup_period.value), self.rng)
+        current = self.state.current(CLOCK.now(), self.lifetime.value,
+                                     self.topup_period.value)
+        return noisy(current, self.rng) if current > 0 else 0.0
 
     @current.scan(period=UPDATE_PERIOD)
     async def current(self, instance, async_lib):
-        await instance.write(self.current_now())
+        await self.publish()
+
+    async def publish(self) -> None:
+        """Post the current now (also at once when a fault changes it)."""
+        await self.current.write(self.current_now())
 
     @topup_period.putter
     async def topup_period(self, instance, value):
@@ -116,5 +149,5 @@ class RingCurrent(PVGroup):
     async def lifetime(self, instance, value):
         value = positive_finite(value, "lifetime")
         # the old lifetime governed the decay until now; the new one applies from now
-        self.state.reanchor(time.monotonic(), instance.value)
+        self.state.reanchor(CLOCK.now(), instance.value)
         return await accept(instance, value)

@@ -2,7 +2,8 @@
 
 Every IOC module ends with ``serve(MyGroup, ...)``, which gives it the same flags
 (caproto's own ``--prefix``, ``--interfaces``, ``--list-pvs``, ``-v``), the same
-environment variables, and the same safe default: bind to loopback, send beacons
+environment variables (``$SIMBEAMLINE_TIME_SCALE`` sets the simulation clock),
+and the same safe default: bind to loopback, send beacons
 on loopback, and answer name searches only from this host.
 """
 
@@ -18,6 +19,7 @@ import sys
 import caproto as ca
 from caproto.server import template_arg_parser
 
+from .clock import CLOCK, scale_from_env
 from .names import check_prefix
 
 
@@ -127,6 +129,7 @@ def serve(group_class, *, default_prefix: str, prefix_env: str, description: str
     ioc_options, run_options = split_args(args)
     try:
         check_prefix(ioc_options["prefix"])
+        CLOCK.set_scale(scale_from_env())
     except ValueError as exc:
         sys.exit(f"error: {exc}")
     group = group_class(**ioc_options, **(group_kwargs or {}), **extra)

@@ -21,11 +21,19 @@ PVs of one camera (prefix ``sim:spot:`` or ``sim:dot:``):
     exp            exposure time (s), default 1; must be positive and finite
     acquire        put 1 with completion: returns after the exposure, once the new
                    frame is in ``image``, ``sum`` and ``frame_counter``; reads 1
-                   while acquiring, 0 otherwise; acquisitions are serialised
+                   while acquiring, 0 otherwise; acquisitions are serialised.
+                   Put 0 during an acquisition to abort it: its put fails
+                   ("aborted"), no frame is taken
     image          the frame, int32 waveform of width*height elements, row-major
     sum            total counts of the frame
     width, height  frame size (columns, rows)
     frame_counter  frames acquired since the IOC started
+
+The exposure waits on the simulation clock (:mod:`.clock`): at time scale 0.01 a
+5 s exposure takes 50 ms, and its counts are those of a 5 s exposure. Fault (set
+by :mod:`.faults`): a hung camera never finishes an acquisition until it is
+aborted (as a real hung detector needs an abort, clearing the fault does not
+release the acquisition in progress; it lets the next one finish).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import numpy as np
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
+from .clock import CLOCK
 from .validation import accept, positive_finite
 
 BACKGROUND = 1000.0      #: mean dark counts per pixel, independent of exposure
@@ -226,6 +235,8 @@ class SpotCamera(PVGroup):
         self.x_motor, self.y_motor = x_motor, y_motor
         self.rng = np.random.default_rng(seed)
         self._busy = asyncio.Lock()
+        self._abort = asyncio.Event()
+        self.hang = False                       #: fault: acquisitions never finish
 
     def beam_state(self) -> BeamState:
         """The beam as this camera sees it now."""
@@ -241,11 +252,17 @@ class SpotCamera(PVGroup):
     async def acquire(self, instance, value):
         """Expose, then compute the frame from the beam at that moment and publish it."""
         if not value:
+            self._abort.set()                   # abort the acquisition in progress
             return 0
         async with self._busy:                  # one acquisition at a time
+            await accept(instance, 1)           # clear a previous abort's alarm
+            self._abort.clear()
             await instance.write(1, verify_value=False)
             exposure = self.exp.value
-            await asyncio.sleep(exposure)
+            if await CLOCK.wait(None if self.hang else exposure, self._abort):
+                await instance.write(0, verify_value=False)
+                raise RuntimeError(f"{instance.pvname}: acquisition aborted before the "
+                                   "exposure ended; no frame was taken")
             state = self.beam_state()           # the beam now, after the exposure
             frame = await asyncio.get_running_loop().run_in_executor(
                 None, spot_frame, self.rng, self.shape, state.x, state.y,

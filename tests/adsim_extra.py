@@ -68,8 +68,9 @@ class ExtraADSimIOC:
     *preexec_fn* runs in the child before the IOC starts (e.g. a resource limit).
     """
 
-    def __init__(self, args=(), *, env=None, preexec_fn=None, log_path: Path | None = None):
-        self.prefix = f"x{uuid.uuid4().hex[:6]}:"
+    def __init__(self, args=(), *, env=None, preexec_fn=None, log_path: Path | None = None,
+                 prefix: str | None = None):
+        self.prefix = prefix or f"x{uuid.uuid4().hex[:6]}:"
         self.args = list(args)
         self.env = env or {}
         self.preexec_fn = preexec_fn

@@ -13,11 +13,29 @@ from simbeamline_iocs.adsim import frames, h5writer, paths, stats, table
 
 def test_table_declares_every_group_and_readbacks_start_at_setpoints():
     specs = {s.suffix: s for s in table.load_table()}
-    assert {s.plugin for s in specs.values()} == {"cam1", "HDF1", "image1", "Stats1"}
+    assert len(specs) == 7395 + len(table.EXTRA_FIELDS)
+    assert {table.plugin_prefix(s) for s in specs} == {p for p, _, _ in table.plugin_table()}
+    assert table.plugin_prefix("Stats1:TS:TSAcquire") == "Stats1:TS:"
+    assert specs["Stats2:PortName_RBV"].initial == "STATS2"
+    assert specs["Stats1:TS:NDArrayPort"].initial == "STATS1"
+    assert specs["cam1:Acquire_RBV"].read_only and not specs["cam1:Acquire"].read_only
+    assert specs["cam1:AcquireTime"].precision == 3 and specs["cam1:Temperature"].precision == 1
     assert specs["cam1:ImageMode"].enum_strings == ("Single", "Multiple", "Continuous")
     assert specs["HDF1:FilePath"].kind == "longstring" and specs["HDF1:FilePath"].length == 256
     assert specs["HDF1:NDArrayPort_RBV"].initial == specs["HDF1:NDArrayPort"].initial == "SIM1"
     assert specs["HDF1:PluginType_RBV"].initial.startswith("NDFileHDF5")
+
+
+def test_calc_expressions_compile_as_epics_evaluates_them():
+    from simbeamline_iocs.adsim.soft import compile_calc
+
+    values = dict.fromkeys("ABCDEFGHIJKL", 0.0)
+    assert compile_calc("A-B")({**values, "A": 20, "B": 3}) == 17
+    assert compile_calc("A=0?0:1.0/A")({**values, "A": 0}) == 0
+    assert compile_calc("A=0?0:1.0/A")({**values, "A": 0.25}) == 4
+    assert compile_calc("(D*E)/C+MAX(0,B-A)*(1-E)/C")({**values, "A": 5, "B": 9, "C": 2}) == 2
+    assert compile_calc("1./A")({**values, "A": 0}) == float("inf")
+    assert compile_calc("__import__('os')") is None
 
 
 def test_region_clamps_into_the_sensor():
@@ -336,3 +354,29 @@ def test_status_messages_fill_long_string_records_and_cut_only_dbr_strings():
     assert status == message
     assert write_message == "w" * 255
     assert model == "m" * 39
+
+
+def test_roi_region_binning_reverse_and_type():
+    from simbeamline_iocs.adsim.roi import Axis, roi_frame
+
+    data = np.arange(6 * 8, dtype=np.uint8).reshape(6, 8)
+    x = Axis.clamp(8, True, 2, 100, 2, False)       # size clamps to 6, 3 bins
+    y = Axis.clamp(6, True, 1, 4, 1, True)
+    assert (x.min, x.size, x.bin, x.out) == (2, 6, 2, 3)
+    out = roi_frame(data, x, y, data_type="Float64")
+    expected = data[1:5, 2:8].astype(float).reshape(4, 3, 2).sum(axis=2)[::-1]
+    np.testing.assert_array_equal(out, expected)
+    assert out.dtype == np.float64
+    full = roi_frame(data, Axis.clamp(8, False, 5, 1, 3, False), Axis.clamp(6, False, 0, 1, 1, False))
+    np.testing.assert_array_equal(full, data)
+
+
+def test_enum_setpoints_show_the_same_state_on_readbacks_named_differently():
+    from simbeamline_iocs.adsim.ioc import same_state
+
+    specs = {s.suffix: s for s in table.load_table()}
+    from simbeamline_iocs.adsim.channels import make_channel
+
+    capture, capture_rbv = (make_channel(specs[s]) for s in ("CB1:Capture", "CB1:Capture_RBV"))
+    assert same_state(capture, capture_rbv, "Capture") == "Capturing"
+    assert same_state(capture, capture_rbv, "Done") == "Done"

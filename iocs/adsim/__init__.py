@@ -1,9 +1,13 @@
-"""An ADSimDetector IOC: the areaDetector PV interface of cam1 (simDetector), HDF1
-(NDFileHDF5), image1 (NDStdArrays) and Stats1 (NDStats), served by caproto.
+"""An ADSimDetector IOC: every record of the real simDetector IOC (ADSimDetector's
+st_base.cmd plus ADCore's commonPlugins: cam1, image1 and 36 plugins, 7,395 records),
+served by caproto. cam1 (simDetector), HDF1 (NDFileHDF5), image1 (NDStdArrays) and
+Stats1-5 (NDStats) behave; every plugin routes, counts and passes frames on.
 
 Modules, one job each:
-  table     the PV surface as data (pvs.tsv) -> PV specifications
+  table     the PV surface as data (adcore_simdetector_pvs.tsv, common_plugins.tsv,
+            boot_values.tsv) -> PV specifications
   channels  caproto channels for those specifications, with put hooks
+  soft      soft records (DimNSA, ArraySizeN, calc records) following their links
   frames    simulated frames (SimMode, DataType, size/binning), plain numpy
   stats     NDStats values of one frame, plain numpy
   paths     path map, CreateDirectory, file templates

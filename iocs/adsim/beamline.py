@@ -4,12 +4,17 @@ Monitors ``{prefix}shutter_RBV`` (enum Closed/Open) and the sample stage readbac
 ``{prefix}m:samx.RBV``, ``{prefix}m:samy.RBV`` with caproto's asyncio client in
 the IOC's own event loop. Nothing here ever waits for the beamline IOC: until it
 answers (or when it is absent) the shutter counts as open and the stage as at 0.
+It also follows the beamline's ``{prefix}time_scale`` (into this process's
+simulation clock; until it answers, ``$SIMBEAMLINE_TIME_SCALE``) and the fault
+``{prefix}fault:adsim:hang``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+
+from ..clock import CLOCK
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,7 @@ class BeamlineLink:
         self.shutter_open = True
         self.samx = 0.0
         self.samy = 0.0
+        self.hang = False
         self.connected: set[str] = set()
         self._context = None
         self._subscriptions = []
@@ -41,7 +47,9 @@ class BeamlineLink:
     def names(self) -> dict[str, str]:
         return {"shutter": f"{self.prefix}shutter_RBV",
                 "samx": f"{self.prefix}m:samx.RBV",
-                "samy": f"{self.prefix}m:samy.RBV"}
+                "samy": f"{self.prefix}m:samy.RBV",
+                "time_scale": f"{self.prefix}time_scale",
+                "hang": f"{self.prefix}fault:adsim:hang"}
 
     async def start(self) -> None:
         """Start monitoring in the background; returns at once, never raises."""
@@ -86,3 +94,7 @@ class BeamlineLink:
             self.samx = 0.0 if value is None else float(value)
         elif key == "samy":
             self.samy = 0.0 if value is None else float(value)
+        elif key == "time_scale" and value is not None:   # gone: keep the last scale
+            CLOCK.set_scale(float(value))
+        elif key == "hang":
+            self.hang = value is not None and int(value) == 1   # enum Off/On

@@ -9,7 +9,7 @@ value it posted itself.
 from __future__ import annotations
 
 import numpy as np
-from caproto import (ChannelByte, ChannelChar, ChannelData, ChannelDouble, ChannelEnum,
+from caproto import (AccessRights, ChannelByte, ChannelChar, ChannelData, ChannelDouble, ChannelEnum,
                      ChannelFloat, ChannelInteger, ChannelShort, ChannelString, ChannelType,
                      native_type)
 from caproto._dbr import DBR_TYPES
@@ -28,20 +28,45 @@ IMAGE_FTVL = {
 #: NELEMENTS of image1:ArrayData in st_base.cmd.
 IMAGE_NELM = 12_000_000
 
-_ARRAY_CLASSES = {"LONG": (ChannelInteger, 0), "DOUBLE": (ChannelDouble, 0.0),
-                  "SHORT": (ChannelShort, 0), "FLOAT": (ChannelFloat, 0.0)}
+#: FTVL of numeric waveforms -> caproto channel class and numpy element type
+_ARRAY_CLASSES = {"LONG": (ChannelInteger, np.int32), "DOUBLE": (ChannelDouble, np.float64),
+                  "SHORT": (ChannelShort, np.int16), "FLOAT": (ChannelFloat, np.float32),
+                  "UCHAR": (ChannelByte, np.uint8)}
 
 
 class HookedMixin:
-    """Calls ``on_put`` after the channel's own validation of a client's put."""
+    """Calls ``on_put`` after the channel's own validation of a client's put, and
+    ``after_write`` once any new value is stored (client put or IOC post).
+
+    ``read_only`` channels (input records: ai, bi, longin, mbbi, stringin, calc,
+    I/O Intr waveforms) refuse every client put. A refused put leaves the value
+    and the alarm as they were: caproto raises a WRITE/MAJOR alarm on any refusal,
+    which the real record does not, so it is cleared again here.
+    """
 
     on_put = None
+    after_write = None
+    read_only = False
+
+    def check_access(self, hostname, username):
+        return AccessRights.READ if self.read_only else super().check_access(hostname, username)
 
     async def verify_value(self, value):
         value = await super().verify_value(value)
         if self.on_put is not None:
             value = await self.on_put(self, value)
         return value
+
+    async def write(self, value, **kwargs):
+        before = (self.alarm.status, self.alarm.severity)
+        try:
+            await super().write(value, **kwargs)
+        except Exception:
+            if (self.alarm.status, self.alarm.severity) != before:
+                await self.alarm.write(status=before[0], severity=before[1])
+            raise
+        if self.after_write is not None:
+            await self.after_write(self)
 
 
 class HookedEnum(HookedMixin, ChannelEnum):
@@ -107,6 +132,41 @@ class HookedBareEnum(HookedMixin, BareEnum):
     pass
 
 
+class HookedLongString(HookedMixin, ChannelChar):
+    """A long string: a CHAR waveform of NELM characters (FilePath, FileName, ...).
+
+    An all-NUL put (pyepics ``caput(pv, "")``, ophyd ``set("")``) stores the empty
+    string, as the real record does (caproto's conversion refuses it). A string
+    longer than NELM is refused, naming the limit (the record would cut it, and a
+    cut path is a different directory)."""
+
+    async def write_from_dbr(self, data, data_type, metadata, *, flags=0):
+        if native_type(data_type) == ChannelType.CHAR:
+            raw = data[0] if isinstance(data, list) else data
+            raw = raw.tobytes() if hasattr(raw, "tobytes") else bytes(raw)
+            if not raw.split(b"\0", 1)[0]:
+                return await self.write("", flags=flags)
+        elif native_type(data_type) == ChannelType.STRING:
+            # text sent as a DBR_STRING (caproto-put): stored as the text it is
+            raw = data[0] if isinstance(data, (list, tuple)) else data
+            if isinstance(raw, bytes):
+                raw = raw.split(b"\0", 1)[0].decode(self.string_encoding)
+            return await self.write(raw, flags=flags)
+        return await super().write_from_dbr(data, data_type, metadata, flags=flags)
+
+    async def verify_value(self, value):
+        text = value if isinstance(value, str) else ""
+        if len(text) > self.max_length:
+            raise ValueError(f"{len(text)} characters do not fit this record: it holds "
+                             f"{self.max_length} (NELM); use a shorter value")
+        return await super().verify_value(value)
+
+    def preprocess_value(self, value):
+        if isinstance(value, str):
+            return value       # text: checked against NELM in verify_value
+        return super().preprocess_value(value)
+
+
 def _hooked(cls):
     return type(f"Hooked{cls.__name__[len('Channel'):]}", (HookedMixin, cls), {})
 
@@ -140,8 +200,19 @@ def fit_text(spec: PVSpec, value):
     return value
 
 
+#: frames a slow monitor of an image channel may fall behind before older ones are
+#: dropped (caproto's default is 1000 per subscription: a 1 MB frame each)
+IMAGE_BACKLOG = 4
+
+
 def make_channel(spec: PVSpec, *, image_ftvl: str = "UCHAR") -> ChannelData:
     """A caproto channel that serves *spec* with its initial value."""
+    channel = _make_channel(spec, image_ftvl)
+    channel.read_only = spec.read_only
+    return channel
+
+
+def _make_channel(spec: PVSpec, image_ftvl: str) -> ChannelData:
     common = dict(reported_record_type=spec.record)
     if spec.kind == "enum" and spec.enum_strings:
         index = _number(spec.initial, int, 0)
@@ -151,20 +222,23 @@ def make_channel(spec: PVSpec, *, image_ftvl: str = "UCHAR") -> ChannelData:
         return HookedBareEnum(value=min(max(_number(spec.initial, int, 0), 0), 1), **common)
     if spec.kind == "double":
         return _HOOKED[ChannelDouble](value=_number(spec.initial, float, 0.0),
-                                     precision=spec.precision, **common)
+                                     precision=spec.precision, units=spec.units, **common)
     if spec.kind == "long":
-        return _HOOKED[ChannelInteger](value=_number(spec.initial, int, 0), **common)
+        return _HOOKED[ChannelInteger](value=_number(spec.initial, int, 0), units=spec.units,
+                                      **common)
     if spec.kind == "short":
         return _HOOKED[ChannelShort](value=_number(spec.initial, int, 0), **common)
     if spec.kind == "string":
         return _HOOKED[ChannelString](value=spec.initial, max_length=1, **common)
     if spec.kind == "longstring":
         # A CHAR waveform (not a 40-character DBR_STRING): long paths survive.
-        return _HOOKED[ChannelChar](value=spec.initial, max_length=spec.length, **common)
+        return HookedLongString(value=spec.initial, max_length=spec.length, **common)
     if spec.kind == "array":
-        cls, zero = _ARRAY_CLASSES[spec.ftvl]
-        return _HOOKED[cls](value=[zero] * spec.length, max_length=spec.length, **common)
+        cls, dtype = _ARRAY_CLASSES[spec.ftvl]
+        return _HOOKED[cls](value=np.zeros(spec.length, dtype=dtype), max_length=spec.length,
+                            **common)
     if spec.kind == "image":
         cls, dtype = IMAGE_FTVL[image_ftvl]
-        return _HOOKED[cls](value=np.zeros(1, dtype=dtype), max_length=IMAGE_NELM, **common)
+        return _HOOKED[cls](value=np.zeros(1, dtype=dtype), max_length=spec.length or IMAGE_NELM,
+                            max_subscription_backlog=IMAGE_BACKLOG, **common)
     raise ValueError(f"{spec.suffix}: unknown kind {spec.kind!r}")

@@ -1,5 +1,8 @@
-"""The simDetector driver: ImageMode/NumImages, AcquireTime/AcquirePeriod in real
-time, Acquire/Acquire_RBV/AcquireBusy, DetectorState, counters, abort.
+"""The simDetector driver: ImageMode/NumImages, AcquireTime/AcquirePeriod on the
+simulation clock (:mod:`simbeamline_iocs.clock`: real time at scale 1, the beamline's
+``time_scale`` PV followed), Acquire/Acquire_RBV/AcquireBusy, DetectorState,
+counters, abort. With the beamline's ``fault:adsim:hang`` On an exposure never ends
+until aborted.
 
 One acquisition is one task. It posts, strictly in this order, Acquire_RBV and
 AcquireBusy = Acquiring at its start, then the frames (each after AcquireTime has
@@ -17,6 +20,7 @@ import time
 import numpy as np
 from caproto import SkipWrite
 
+from ..clock import CLOCK
 from .frames import FrameCache, SimParams, clamp_region, compute_frame
 from .plugins import NDArray
 
@@ -127,16 +131,9 @@ class Driver:
         return SimParams(**values)
 
     async def _wait_stop(self, seconds: float) -> bool:
-        """Sleep *seconds* unless stopped first; True when stopped."""
-        if self.stop.is_set():
-            return True
-        if seconds <= 0:
-            return False
-        try:
-            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
-            return True
-        except asyncio.TimeoutError:
-            return False
+        """Sleep *seconds* (simulation clock; None: for ever) unless stopped first;
+        True when stopped."""
+        return await CLOCK.wait(seconds, self.stop)
 
     async def _acquire(self, done: asyncio.Event) -> None:
         ioc = self.ioc
@@ -151,12 +148,12 @@ class Driver:
             total = {"Single": 1, "Multiple": max(int(self.cam("NumImages")), 1)}.get(mode)
             taken = 0
             while total is None or taken < total:
-                started = loop.time()
+                started = CLOCK.now()
                 exposure = float(self.cam("AcquireTime"))
                 period = float(self.cam("AcquirePeriod"))
                 await ioc.post_many({"cam1:DetectorState_RBV": "Acquire",
                                      "cam1:TimeRemaining_RBV": exposure})
-                if await self._wait_stop(exposure):
+                if await self._wait_stop(None if self.ioc.beamline.hang else exposure):
                     aborted = True
                     break
                 await ioc.post("cam1:DetectorState_RBV", "Readout")
@@ -174,6 +171,7 @@ class Driver:
                     "cam1:NumImagesCounter_RBV": taken,
                     "cam1:ArraySizeX_RBV": nx, "cam1:ArraySizeY_RBV": ny, "cam1:ArraySizeZ_RBV": 0,
                     "cam1:ArraySize_RBV": frame.nbytes, "cam1:TimeRemaining_RBV": 0.0,
+                    "cam1:NDimensions_RBV": 2, "cam1:Dimensions_RBV": [nx, ny] + [0] * 8,
                     "cam1:DataType_RBV": params.data_type,
                 })
                 if self.cam("ArrayCallbacks") == "Enable":
@@ -182,7 +180,7 @@ class Driver:
                 if total is not None and taken >= total:
                     break
                 await ioc.post("cam1:DetectorState_RBV", "Waiting")
-                if await self._wait_stop(period - (loop.time() - started)):
+                if await self._wait_stop(period - (CLOCK.now() - started)):
                     aborted = True
                     break
             if self.stop.is_set():

@@ -66,6 +66,20 @@ class HDF5Plugin(Plugin):
     async def _in_executor(self, func, *args):
         return await asyncio.get_running_loop().run_in_executor(self.ioc.executor, func, *args)
 
+    def _host_name(self, ioc_name: str) -> str:
+        """Where *ioc_name* is on this host; raises if FilePath does not exist."""
+        if self.get("FilePathExists_RBV") != "Yes":
+            raise FileNotFoundError(f"directory {self.get('FilePath')} does not exist")
+        return self.ioc.path_map.to_host(ioc_name)
+
+    async def _target(self) -> tuple[str, str]:
+        """The next file's name (as the IOC names it, and on this host), with
+        WriteFile_RBV showing Writing."""
+        ioc_name = self.next_file_name()
+        host_name = self._host_name(ioc_name)
+        await self.post({"WriteFile_RBV": "Writing"})
+        return ioc_name, host_name
+
     async def _write(self, arrays: list[NDArray], multi: bool) -> bool:
         """Write one file of *arrays* under the next file name; False on failure.
 
@@ -74,11 +88,7 @@ class HDF5Plugin(Plugin):
         counted in NumCaptured_RBV, and those frames leave the buffer."""
         ioc_name = None
         try:
-            ioc_name = self.next_file_name()
-            if self.get("FilePathExists_RBV") != "Yes":
-                raise FileNotFoundError(f"directory {self.get('FilePath')} does not exist")
-            host_name = self.ioc.path_map.to_host(ioc_name)
-            await self.post({"WriteFile_RBV": "Writing"})
+            ioc_name, host_name = await self._target()
             frames = [a.data for a in arrays]
             infos = [FrameInfo(a.unique_id, a.timestamp) for a in arrays]
             options = self.options()
@@ -105,7 +115,7 @@ class HDF5Plugin(Plugin):
         message = str(exc) if isinstance(exc, WriteFailed) else f"{type(exc).__name__}: {exc}"
         if ioc_name and ioc_name not in message:
             message = f"{message} [{ioc_name}]"
-        log.error("HDF5 write failed: %s", message)
+        log.error("%s write failed: %s", self.name, message)
         await self.status(False, message)
         if self.chain.on_write_error is not None:
             await self.chain.on_write_error(message)
@@ -114,9 +124,10 @@ class HDF5Plugin(Plugin):
     async def _put_file_path(self, value):
         path = normalize_file_path(value)
         host = self.ioc.path_map.to_host(path)
-        exists = os.path.isdir(host)
-        message = ""
-        if not exists and path:
+        refusal = self.ioc.path_map.outside(path)
+        exists = refusal is None and os.path.isdir(host)
+        message = refusal or ""
+        if not exists and path and refusal is None:
             try:
                 create_file_path(path, int(self.get("CreateDirectory")), self.ioc.path_map)
                 exists = os.path.isdir(host)
@@ -192,9 +203,7 @@ class HDF5Plugin(Plugin):
     async def _open_stream(self, like: NDArray) -> bool:
         try:
             ioc_name = self.next_file_name()
-            if self.get("FilePathExists_RBV") != "Yes":
-                raise FileNotFoundError(f"directory {self.get('FilePath')} does not exist")
-            host_name = self.ioc.path_map.to_host(ioc_name)
+            host_name = self._host_name(ioc_name)
             self.stream = await self._in_executor(
                 lambda: NeXusWriter(host_name, like.data.shape, like.data.dtype, self.options(),
                                     multi=True))

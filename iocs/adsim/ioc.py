@@ -1,13 +1,17 @@
 """The PV database of the ADSimDetector IOC and the dispatch of client puts.
 
-Every PV of :mod:`.table` becomes a caproto channel. A put on a record runs the
-behaviour registered for it (if any: the driver and the plugins register theirs),
-then updates its ``_RBV`` twin, so every put shows on its readback.
+Every record of :mod:`.table` (the real IOC's 7,395) becomes a caproto channel,
+built from the data, not from classes. A put on a record runs the behaviour
+registered for it (if any: the driver and the plugins register theirs), then
+updates its ``_RBV`` twin, so every put shows on its readback. Soft records
+(:mod:`.soft`) follow the records they link to.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,9 +22,38 @@ from .channels import fit_text, make_channel
 from .driver import Driver
 from .paths import PathMap
 from .plugins import PluginChain
+from .soft import SoftRecords
 from .table import load_table
 
 log = logging.getLogger(__name__)
+
+
+def checked_value(spec, value):
+    """*value* as the record of *spec* takes it from a client: a number must be
+    finite (an infinite or NaN exposure would never end), and an ao/longout clamps
+    to DRVL..DRVH when DRVH > DRVL, as the record's own processing does."""
+    if spec.kind in ("double", "long", "short") and not isinstance(value, (str, bytes)):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{spec.suffix} takes a finite number, not {value!r}")
+        low, high = spec.fields.get("DRVL"), spec.fields.get("DRVH")
+        if low is not None and high is not None and float(high) > float(low):
+            clamped = min(max(number, float(low)), float(high))
+            if clamped != number:
+                value = type(value)(clamped) if spec.kind == "double" else int(clamped)
+    return value
+
+
+def same_state(setpoint, readback, value):
+    """*value* of an enum *setpoint* as its *readback* names the same state
+    (Capture -> Capturing, Acquire -> Acquiring); anything else unchanged."""
+    strings = getattr(setpoint, "enum_strings", None)
+    names = getattr(readback, "enum_strings", None)
+    if isinstance(value, str) and strings and names and value in strings:
+        index = list(strings).index(value)
+        if index < len(names) and names[index]:
+            return names[index]
+    return value
 
 
 class ADSimIOC:
@@ -32,14 +65,18 @@ class ADSimIOC:
         self.prefix = prefix
         self.image_ftvl = image_ftvl
         self.channels = {}
-        for spec in load_table():
+        specs = load_table()
+        for spec in specs:
             channel = make_channel(spec, image_ftvl=image_ftvl)
             channel.suffix = spec.suffix
             channel.spec = spec
-            if not spec.is_readback:
+            if not spec.read_only:
                 channel.on_put = self._on_put
             self.channels[spec.suffix] = channel
         self.pvdb = {prefix + suffix: ch for suffix, ch in self.channels.items()}
+        self.soft = SoftRecords(self, specs)
+        for source in self.soft.dependents:
+            self.channels[source].after_write = self.soft.on_write
         self.handlers = {}
         self.path_map = path_map or PathMap()
         self.beamline = beamline or BeamlineLink()
@@ -53,6 +90,14 @@ class ADSimIOC:
     def get(self, suffix: str):
         """Current value of a record (enums as their string)."""
         return self.channels[suffix].value
+
+    def numeric(self, suffix: str):
+        """Current value of a record as a number (enums as their state index)."""
+        channel = self.channels[suffix]
+        value = channel.value
+        if isinstance(value, str) and getattr(channel, "enum_strings", None):
+            return channel.enum_strings.index(value) if value in channel.enum_strings else 0
+        return value
 
     def has(self, suffix: str) -> bool:
         return suffix in self.channels
@@ -76,14 +121,15 @@ class ADSimIOC:
     # -- puts ----------------------------------------------------------------
     async def _on_put(self, channel, value):
         suffix = channel.suffix
+        value = checked_value(channel.spec, value)
         handler = self.handlers.get(suffix)
         if handler is not None:
             value = await handler(value)
             if value is SkipWrite:
                 return SkipWrite
-        readback = suffix + "_RBV"
-        if readback in self.channels:
-            await self.post(readback, value)
+        readback = self.channels.get(suffix + "_RBV")
+        if readback is not None:
+            await self.post(readback.suffix, same_state(channel, readback, value))
         return value
 
     async def startup(self) -> None:
@@ -93,4 +139,6 @@ class ADSimIOC:
                 os.makedirs(host_dir, exist_ok=True)
             except OSError as exc:
                 log.warning("cannot create mapped directory %s: %s", host_dir, exc)
+        await self.soft.compute_all()
+        self._rate_task = asyncio.get_running_loop().create_task(self.soft.run_rates())
         await self.beamline.start()

@@ -4,6 +4,7 @@ semantics, and the C-style FileTemplate."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import PurePosixPath
 
 PATH_MAP_ENV = "SIMBEAMLINE_AD_PATH_MAP"
@@ -66,6 +67,22 @@ class PathMap:
         return f"PathMap({self.pairs!r})"
 
 
+    def outside(self, ioc_path: str) -> str | None:
+        """Why the IOC will not write in *ioc_path*, or None if it may.
+
+        With a map, the IOC writes only inside its mapped directories (as a Docker
+        IOC can reach only its mounts): '/tmp/../dev/shm/x/' is '/dev/shm/x/' and
+        outside a map of '/tmp'. Without a map every absolute path is the host's."""
+        norm = os.path.normpath(ioc_path) if ioc_path else ""
+        if not norm.startswith("/") or norm == "/":
+            return f"FilePath {ioc_path!r} is not a directory the IOC can write in"
+        if self.pairs and not self.covers(norm):
+            return (f"FilePath {ioc_path!r} is outside the directories this IOC writes in "
+                    f"({', '.join(self.ioc_roots())}); use one of them or map another "
+                    f"with --path-map")
+        return None
+
+
 def normalize_file_path(path: str) -> str:
     """FilePath as NDPluginFile stores it: a trailing '/' appended when missing."""
     path = path.strip()
@@ -102,9 +119,64 @@ def create_file_path(ioc_path: str, depth: int, path_map: PathMap) -> None:
         os.mkdir(host_dir)
 
 
+#: characters of a file name the plugins make (NDPluginFile's MAX_FILENAME_LEN, with its NUL)
+MAX_FILENAME_CHARS = 255
+#: one C conversion specification: flags, width, precision, length modifier, conversion
+_C_SPEC = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\*|\d*))?"
+                     r"(?P<length>hh|h|ll|l|L|q|j|z|t)?(?P<conv>[diouxXeEfFgGaAcsp%])")
+
+
+def c_format(template: str, *args) -> str:
+    """*template* applied to *args* as C's snprintf does (epicsSnprintf, in the
+    plugins): conversions take the arguments in order, arguments left over are
+    ignored ('%s%s.h5' with path, name, number). A conversion with no argument
+    left, a %s given a number or a %d given text, '*' widths, or a width or
+    precision that makes the name longer than MAX_FILENAME_CHARS are refused with
+    ValueError (C would read garbage or build a name it then cuts)."""
+    out = []
+    pos = 0
+    used = 0
+    for m in _C_SPEC.finditer(template):
+        out.append(template[pos:m.start()])
+        pos = m.end()
+        conv = m["conv"]
+        if conv == "%":
+            out.append("%")
+            continue
+        if "*" in (m["width"] or "") + (m["prec"] or ""):
+            raise ValueError(f"FileTemplate {template!r}: '*' widths are not supported")
+        for part in (m["width"], m["prec"]):
+            if part and int(part) > MAX_FILENAME_CHARS:
+                raise ValueError(f"FileTemplate {template!r}: width {part} makes a file name "
+                                 f"longer than {MAX_FILENAME_CHARS} characters")
+        if used >= len(args):
+            raise ValueError(f"FileTemplate {template!r} has more conversions than the "
+                             f"{len(args)} values (path, name, number) it is given")
+        arg = args[used]
+        used += 1
+        if conv == "s" and not isinstance(arg, str) or conv != "s" and isinstance(arg, str):
+            raise ValueError(f"FileTemplate {template!r}: conversion %{conv} number {used} "
+                             f"does not take {type(arg).__name__} {arg!r}")
+        spec = "%" + m["flags"] + (m["width"] or "") + \
+            ("." + m["prec"] if m["prec"] is not None else "") + ("d" if conv in "iu" else conv)
+        if conv == "p":
+            raise ValueError(f"FileTemplate {template!r}: %p is not a file name conversion")
+        out.append(spec % arg)
+    out.append(template[pos:])
+    return "".join(out)
+
+
 def format_file_name(template: str, path: str, name: str, number: int) -> str:
-    """FileTemplate as the C plugin applies it: ``template % (path, name, number)``."""
-    try:
-        return template % (path, name, number)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"FileTemplate {template!r} does not take (path, name, number): {exc}") from None
+    """FileTemplate as the C plugin applies it: ``epicsSnprintf(template, path,
+    name, number)`` (see :func:`c_format`). The name must stay inside *path*:
+    a FileName or template that leads elsewhere ('../x') is refused."""
+    full = c_format(template, path, name, number)
+    if len(full) > MAX_FILENAME_CHARS:
+        raise ValueError(f"file name {full[:60]!r}... is longer than {MAX_FILENAME_CHARS} "
+                         "characters (NDPluginFile's limit)")
+    if path:
+        base = os.path.normpath(path)
+        if not os.path.normpath(full).startswith(base.rstrip("/") + "/"):
+            raise ValueError(f"file name {full!r} (FileTemplate {template!r}, FileName "
+                             f"{name!r}) is not inside FilePath {path!r}")
+    return full

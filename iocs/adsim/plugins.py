@@ -19,6 +19,7 @@ from .channels import IMAGE_FTVL
 from .frames import DATA_TYPES
 from .h5writer import EPICS_EPOCH
 from .stats import frame_centroid, frame_statistics
+from .table import plugin_table
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,6 @@ class Plugin:
         sec = int(array.timestamp)
         await self.post({
             "ArrayCounter_RBV": self.counter,
-            "ArraySize0_RBV": nx, "ArraySize1_RBV": ny, "ArraySize2_RBV": 0,
             "ArraySizeX_RBV": nx, "ArraySizeY_RBV": ny, "ArraySizeZ_RBV": 0,
             "ArraySize_RBV": array.data.nbytes,
             "NDimensions_RBV": 2, "Dimensions_RBV": [nx, ny] + [0] * 8,
@@ -135,12 +135,13 @@ class Plugin:
             "EpicsTSSec_RBV": sec - EPICS_EPOCH,
             "EpicsTSNsec_RBV": int((array.timestamp - sec) * 1e9),
         })
-        await self.handle(array)
-        if self.get("ArrayCallbacks") == "Enable":
-            await self.chain.publish(self.port, array)
+        out = await self.handle(array)
+        if out is not False and self.get("ArrayCallbacks") == "Enable":
+            await self.chain.publish(self.port, array if out is None else out)
 
-    async def handle(self, array: NDArray) -> None:
-        """What the plugin does with a frame (subclasses)."""
+    async def handle(self, array: NDArray):
+        """What the plugin does with a frame (subclasses): returns the array it
+        passes downstream, None for the input itself, False for none."""
 
     async def drain(self) -> None:
         await self.idle.wait()
@@ -178,18 +179,30 @@ class StatsPlugin(Plugin):
 
 
 class PluginChain:
-    """All plugins of the IOC and the routing between their ports."""
+    """All plugins of the IOC (those of commonPlugins, from :mod:`.table`) and the
+    routing between their ports. A plugin with no behaviour of its own here still
+    takes frames from its NDArrayPort, counts them, and passes them on."""
 
     def __init__(self, ioc):
         from .hdf_plugin import HDF5Plugin
 
         self.ioc = ioc
         self.on_write_error = None
-        self.plugins = [
-            HDF5Plugin(self, "HDF1"),
-            ImagePlugin(self, "image1", image_ftvl=ioc.image_ftvl),
-            StatsPlugin(self, "Stats1"),
-        ]
+        from .circular_buffer import CircularBuffPlugin
+        from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
+        from .roi import ROIPlugin
+
+        by_type = {"NDFileHDF5": HDF5Plugin, "NDFileTIFF": TIFFPlugin, "NDFileJPEG": JPEGPlugin,
+                   "NDFileNetCDF": UnavailableFilePlugin, "NDFileNexus": UnavailableFilePlugin,
+                   "NDPluginStats": StatsPlugin, "NDPluginROI": ROIPlugin,
+                   "NDPluginCircularBuff": CircularBuffPlugin,
+                   "NDPluginStdArrays": lambda chain, name: ImagePlugin(
+                       chain, name, image_ftvl=ioc.image_ftvl)}
+        self.plugins = []
+        for prefix, _, kind in plugin_table():
+            if prefix == "cam1:":
+                continue
+            self.plugins.append(by_type.get(kind, Plugin)(self, prefix[:-1]))
 
     def __getitem__(self, name):
         return next(p for p in self.plugins if p.name == name)

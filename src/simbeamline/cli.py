@@ -2,9 +2,11 @@
 
     simbeamline start | stop | restart | status     the IOCs, under supervisord
     simbeamline class start|stop|status NAME N      N student beamlines at once
+    simbeamline start --time-scale 0.01             ... on a clock 100 times faster
     simbeamline demo [--out DIR]                    a short session, PNGs and run uids
-    simbeamline ipython                             the beamline profile (starts the IOCs)
+    simbeamline ipython [--time-scale S]            the beamline profile (starts the IOCs)
     simbeamline export RUN --format tiff ...        export a run from the catalog
+    simbeamline fault list | set | clear | run      scripted faults (beam dump, ...)
 
 Options before the sub-command choose which beamline (default: the environment's
 SIMBEAMLINE_* variables, else `sim:`/`ad:` on loopback).
@@ -21,12 +23,16 @@ from pathlib import Path
 
 from .control import classroom, launcher
 from .control.config import BeamlineConfig, check_prefix
+from .control.faults import FaultClient
+from simbeamline_iocs.clock import parse_time_scale
 
 #: Sub-commands implemented in other modules: name -> (module, function(argv) -> int, help).
 DELEGATED = {
     "demo": ("simbeamline.demo", "main", "run a short demo session; write PNGs and print run uids"),
     "ipython": ("simbeamline.session", "ipython_main", "open IPython with the beamline profile"),
     "export": ("simbeamline.export.cli", "main", "export a run as TIFF, HDF5 or EDF files"),
+    "fault": ("simbeamline.control.faults", "main",
+              "inject, clear, list or replay faults (beam dump, stuck shutter, ...)"),
 }
 
 
@@ -47,6 +53,19 @@ def _prefix(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def time_scale_argument(parser: argparse.ArgumentParser) -> None:
+    """``--time-scale S``: the simulation clock's scale (shared by start and ipython)."""
+    def scale(text: str) -> float:
+        try:
+            return parse_time_scale(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parser.add_argument("--time-scale", type=scale, metavar="S",
+                        help="simulation time scale: 1 real time (default), 0.01 a hundred "
+                             "times faster (exposures count as at 1); applied to running "
+                             "IOCs too")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simbeamline", description=__doc__.split("\n\n")[0],
@@ -61,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     start = sub.add_parser("start", help="start the IOCs; return when every one answers")
     start.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    time_scale_argument(start)
     sub.add_parser("stop", help="stop the IOCs and supervisord")
     restart = sub.add_parser("restart", help="stop, then start")
     restart.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    time_scale_argument(restart)
     sub.add_parser("status", help="show each IOC's state; exit 1 unless all answer")
     group = sub.add_parser(
         "class", help="start, stop or show N student beamlines at once",
@@ -92,6 +113,7 @@ def config_from_args(args: argparse.Namespace) -> BeamlineConfig:
     overrides = {
         "prefix": args.prefix, "ad_prefix": args.ad_prefix, "ca_port": args.port,
         "run_dir": args.run_dir, "data_dir": args.data_dir,
+        "time_scale": getattr(args, "time_scale", None),
     }
     return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -156,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                 launcher.stop(config)
             started = launcher.start(config, timeout=args.timeout)
             print("simbeamline: IOCs started" if started else "simbeamline: already running")
+            if args.time_scale is not None and not started:
+                FaultClient(config).set_time_scale(args.time_scale)
+                print(f"simbeamline: time scale {args.time_scale:g}")
             print_status(config)
             return 0
         if args.command == "stop":

@@ -12,6 +12,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from simbeamline_iocs.clock import scale_from_env
 from simbeamline_iocs.names import check_prefix as ioc_check_prefix
 
 
@@ -53,6 +54,9 @@ class BeamlineConfig:
     ad_path_map: str = "/tmp=/tmp/docker_ioc/iocad/tmp"
     #: IOC and supervisord logs, if not ``run_dir/logs``.
     log_dir_override: Path | None = None
+    #: The simulation clock's scale the IOCs start with (1 real time, 0.01 100x faster);
+    #: at run time the beamline's ``{prefix}time_scale`` PV holds the scale in force.
+    time_scale: float = 1.0
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "BeamlineConfig":
@@ -77,6 +81,7 @@ class BeamlineConfig:
             ad_path_map=env.get("SIMBEAMLINE_AD_PATH_MAP", default.ad_path_map),
             log_dir_override=Path(env["SIMBEAMLINE_LOG_DIR"]).expanduser()
             if env.get("SIMBEAMLINE_LOG_DIR") else None,
+            time_scale=scale_from_env(env),
         )
         return config
 
@@ -109,6 +114,7 @@ class BeamlineConfig:
             "SIMBEAMLINE_DATA_DIR": str(self.data_dir),
             "SIMBEAMLINE_CATALOG": self.catalog_name,
             "SIMBEAMLINE_AD_PATH_MAP": self.ad_path_map,
+            "SIMBEAMLINE_TIME_SCALE": repr(self.time_scale),
         }
         if self.log_dir_override is not None:
             env["SIMBEAMLINE_LOG_DIR"] = str(self.log_dir_override)

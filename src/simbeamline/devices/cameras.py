@@ -66,6 +66,8 @@ class SpotCamera(Device):
         super().__init__(prefix, name=name, **kwargs)
         self.store = FrameStore(Path(data_dir))
         self._shape: tuple[int, int] | None = None
+        #: seconds allowed on top of the exposure before a hung acquisition is aborted
+        self.acquire_margin = ACQUIRE_MARGIN
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -84,7 +86,8 @@ class SpotCamera(Device):
         return super().unstage()
 
     def trigger(self) -> DeviceStatus:
-        status = DeviceStatus(self, timeout=float(self.exp.get()) + ACQUIRE_MARGIN)
+        # the acquiring thread's own time-out (which says why) comes first
+        status = DeviceStatus(self, timeout=float(self.exp.get()) + 2 * self.acquire_margin)
         threading.Thread(target=self._acquire, args=(status,), daemon=True,
                          name=f"{self.name}-acquire").start()
         return status
@@ -92,10 +95,18 @@ class SpotCamera(Device):
     def _acquire(self, status: DeviceStatus) -> None:
         """Acquire one frame, store it, point ``img`` at it; finish *status* either way."""
         try:
-            timeout = float(self.exp.get()) + ACQUIRE_MARGIN
-            self.acquire.set(1, timeout=timeout).wait(timeout)
+            exposure = float(self.exp.get())
+            timeout = exposure + self.acquire_margin
+            try:
+                self.acquire.set(1, timeout=timeout).wait(timeout)
+            except Exception as exc:
+                self.stop()             # a hung acquisition: abort it on the IOC
+                raise RuntimeError(
+                    f"{self.name}: the {exposure:g} s acquisition did not finish within "
+                    f"{timeout:g} s and was aborted ({exc or type(exc).__name__}); is the "
+                    "camera hung? ('simbeamline fault list' shows injected faults)") from exc
             rows, columns = self.frame_shape
-            flat = self.image.get(timeout=ACQUIRE_MARGIN)
+            flat = self.image.get(timeout=self.acquire_margin)
             if flat is None or np.size(flat) != rows * columns:
                 raise RuntimeError(
                     f"{self.image.pvname} gave {np.size(flat)} values, expected "
@@ -108,6 +119,11 @@ class SpotCamera(Device):
             status.set_exception(exc)
         else:
             status.set_finished()
+
+    def stop(self, *, success: bool = False):
+        """Abort an acquisition in progress (the IOC fails its put: no frame)."""
+        self.acquire.put(0, use_complete=False)
+        super().stop(success=success)
 
     def collect_asset_docs(self):
         yield from self.store.collect_asset_docs()
@@ -123,10 +139,47 @@ def motor(prefix: str, axis: str) -> EpicsMotor:
     return EpicsMotor(f"{prefix}m:{axis}", name=f"motor_{axis}")
 
 
-def shutter(prefix: str) -> EpicsSignal:
-    """The shutter: set ``'Open'``/``'Closed'`` (completes when done), read back ``shutter_RBV``."""
-    return EpicsSignal(f"{prefix}shutter_RBV", write_pv=f"{prefix}shutter",
-                       put_complete=True, string=True, name="shutter")
+class Shutter(EpicsSignal):
+    """An EpicsSignal whose ``set`` fails unless the readback shows the new state.
+
+    The IOC completes the put once the blade has moved, so the readback is checked
+    right then: a shutter held by its PSS interlock ignores the command, and the
+    move fails saying so rather than letting a plan take "darks" with the beam on.
+    """
+
+    def set(self, value, **kwargs):
+        inner = super().set(value, **kwargs)
+        status = DeviceStatus(self)
+
+        def check(done):
+            if done.exception() is not None:
+                status.set_exception(done.exception())
+                return
+            readback = self._read_pv.get(as_string=True, use_monitor=False)
+            if readback == value:
+                status.set_finished()
+                return
+            interlock = self._interlock.get(as_string=True, use_monitor=False)
+            status.set_exception(RuntimeError(
+                f"shutter did not move to {value!r}: it reads {readback!r} (PSS interlock "
+                f"{interlock!r}); clear the interlock ('simbeamline fault clear "
+                "shutter_stuck' on the simulator) and try again"))
+
+        inner.add_callback(check)
+        return status
+
+    def __init__(self, prefix: str, **kwargs):
+        import epics
+
+        super().__init__(f"{prefix}shutter_RBV", write_pv=f"{prefix}shutter",
+                         put_complete=True, string=True, **kwargs)
+        self._interlock = epics.get_pv(f"{prefix}shutter:interlock", form="native")
+
+
+def shutter(prefix: str) -> Shutter:
+    """The shutter: set ``'Open'``/``'Closed'`` (completes when done, fails if the
+    readback does not follow), read back ``shutter_RBV``."""
+    return Shutter(prefix, name="shutter")
 
 
 def spot_camera(prefix: str, which: str, data_dir: Path) -> SpotCamera:

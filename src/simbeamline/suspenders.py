@@ -1,0 +1,131 @@
+"""The session's standard suspenders and the run metadata of the simulation clock.
+
+:func:`install_suspenders` gives the RunEngine the two suspenders a beamline runs
+with:
+
+- ring current: a :class:`bluesky.suspenders.SuspendFloor` on ``I``. Below
+  ``CURRENT_FLOOR`` mA (a beam dump) the plan suspends at once, rewinds to its last
+  checkpoint and waits; when the current is back above ``CURRENT_RESUME`` mA and has
+  stayed there for the settle time it resumes, re-taking the point it was on. No
+  event is recorded without beam.
+- shutter interlock: a :class:`bluesky.suspenders.SuspendBoolHigh` on
+  ``{prefix}shutter:interlock`` (the PSS interlock; not the shutter itself, which
+  plans close on purpose for darks).
+
+On resume each one records the ring current in a ``resume`` stream of the run in
+progress, so the suspension is visible in the documents.
+
+Turn them off with ``SIMBEAMLINE_SUSPENDERS=off`` before the session starts, or
+in the session with ``RE.clear_suspenders()``; ``RE.install_suspender(s)`` puts one
+back (``suspenders`` in the session lists them).
+
+:func:`record_time_scale` adds ``time_scale`` (read from ``{prefix}time_scale`` as
+each plan starts) to every run's start document.
+"""
+
+from __future__ import annotations
+
+import os
+
+CURRENT_FLOOR = 100.0    #: mA: below this the beam is lost
+CURRENT_RESUME = 400.0   #: mA: above this (after the settle time) the beam is back
+SETTLE = 5.0             #: seconds of the simulation clock to wait before resuming
+SUSPENDERS_ENV = "SIMBEAMLINE_SUSPENDERS"
+#: Wall seconds the RunEngine yields before each event is saved, so that a suspension
+#: requested by a monitor (it takes several event-loop turns to arrive) lands first and
+#: the event of a point read during a beam dump is dropped and taken again.
+LAND = 0.005
+
+
+def suspenders_wanted(environ=None) -> bool:
+    """False when ``$SIMBEAMLINE_SUSPENDERS`` is off/0/no/false."""
+    value = (os.environ if environ is None else environ).get(SUSPENDERS_ENV, "on")
+    return value.strip().lower() not in ("off", "0", "no", "false")
+
+
+class OpenRuns:
+    """A RunEngine subscriber that knows whether a run is open (start without stop)."""
+
+    def __init__(self):
+        self.open = set()
+
+    def __call__(self, name, doc):
+        if name == "start":
+            self.open.add(doc["uid"])
+        elif name == "stop":
+            self.open.discard(doc["run_start"])
+
+
+def _resume_plan(current, runs: OpenRuns):
+    """A plan recording the current in the ``resume`` stream, if a run is open."""
+    def plan():
+        from bluesky import plan_stubs as bps
+
+        if runs.open:
+            yield from bps.trigger_and_read([current], name="resume")
+    return plan
+
+
+def standard_suspenders(beamline, *, time_scale: float = 1.0, runs: OpenRuns | None = None):
+    """The ring-current and shutter-interlock suspenders of *beamline* (not installed)."""
+    from bluesky.suspenders import SuspendBoolHigh, SuspendFloor
+    from ophyd import EpicsSignalRO
+
+    prefix = beamline.config.prefix
+    interlock = EpicsSignalRO(f"{prefix}shutter:interlock", name="shutter_interlock")
+    interlock.wait_for_connection(timeout=10)
+    settle = SETTLE * time_scale
+    post = {} if runs is None else {"post_plan": _resume_plan(beamline.I, runs)}
+    return [
+        SuspendFloor(beamline.I, CURRENT_FLOOR, resume_thresh=CURRENT_RESUME, sleep=settle,
+                     tripped_message=f"ring current below {CURRENT_FLOOR:g} mA (beam lost)",
+                     **post),
+        SuspendBoolHigh(interlock, sleep=settle,
+                        tripped_message="shutter PSS interlock tripped", **post),
+    ]
+
+
+def let_suspensions_land(plan):
+    """*plan* with a :data:`LAND` sleep before each ``save`` (a plan preprocessor)."""
+    from bluesky import Msg
+    from bluesky.preprocessors import plan_mutator
+
+    def before_save(msg):
+        if msg.command != "save":
+            return None, None
+
+        def head():
+            yield Msg("sleep", None, LAND)
+            return (yield msg)
+        return head(), None
+
+    return plan_mutator(plan, before_save)
+
+
+def install_suspenders(RE, beamline, *, time_scale: float = 1.0) -> list:
+    """Install :func:`standard_suspenders` on *RE*; return them."""
+    runs = OpenRuns()
+    RE.subscribe(runs)
+    RE.preprocessors.append(let_suspensions_land)
+    suspenders = standard_suspenders(beamline, time_scale=time_scale, runs=runs)
+    for suspender in suspenders:
+        RE.install_suspender(suspender)
+    return suspenders
+
+
+def time_scale_signal(config):
+    from ophyd import EpicsSignal
+
+    signal = EpicsSignal(f"{config.prefix}time_scale", name="time_scale")
+    signal.wait_for_connection(timeout=10)
+    return signal
+
+
+def record_time_scale(RE, signal) -> None:
+    """Every plan's runs record ``time_scale`` (the value of *signal* as it starts)."""
+    from bluesky.preprocessors import inject_md_wrapper
+
+    def with_time_scale(plan):
+        return inject_md_wrapper(plan, {"time_scale": float(signal.get())})
+
+    RE.preprocessors.append(with_time_scale)

@@ -12,9 +12,11 @@ tells a student that IOCs that are running are down. :func:`connect` instead
 - after a stall, asks the IOC directly (:meth:`..control.ca_probe.Channel.state`):
   busy (it accepts a connection but does not reply in time): keep waiting, up to
   *limit* seconds in all; down (nothing listens, or it does not serve the PV): raise
-  :class:`IocDown`; answering promptly: the stall is this client's, so throw the
-  devices away and build them again in a fresh Channel Access context (new channels,
-  new searches; the old context is left alone, not torn down under running callbacks);
+  :class:`IocDown`; answering promptly while not one channel of this client connected:
+  the stall is this client's, so throw the devices away and build them again in a
+  fresh Channel Access context (new channels, new searches; the old context is left
+  alone). With some channels connected, their callbacks may be in flight and
+  destroying them crashed libca under load: keep waiting, up to *limit* seconds;
 - after *attempts* builds that stalled with the IOC answering, raises
   :class:`ConnectFailed`, which says the IOC answers but connecting failed.
 
@@ -147,9 +149,13 @@ def connect(build: Callable[[], dict], state: Callable[[], str], what: str, *,
             if found in (ca_probe.DOWN, ca_probe.LACKS):
                 fresh_ca_context(devices)
                 raise IocDown(f"{what} does not answer ({failure})")
-            if found == ca_probe.SERVES or time.monotonic() > give_up:
+            if time.monotonic() > give_up:
                 break
-            # SILENT: the IOC is alive but busy; its answers will come
+            signals = [sig for device in devices.values() for sig in _signals(device)]
+            if found == ca_probe.SERVES and not _channels_connected(signals):
+                break  # this client's context is wedged: nothing in flight, safe to drop
+            # SILENT (busy IOC), or channels with callbacks in flight: destroying them
+            # crashed libca under load (exit -11), so their answers are waited for
         failures.append(failure)
         fresh_ca_context(devices)
     raise ConnectFailed(f"{what} answers, but its devices did not connect in {attempts} "

@@ -1,18 +1,26 @@
-"""Seconds from `simbeamline start` to every IOC answering, against a bare caproto IOC.
+"""`simbeamline start` and `stop` against bare caproto IOCs; a class started and stopped at once.
 
-Baseline, measured in the same run: spawn a one-PV caproto IOC directly (no
-supervisord, no beamline) and wait for its PV to answer. The ratio is what the
-whole beamline (supervisord, two IOC processes, hundreds of PVs) costs over the
-cheapest possible start of a Python IOC on this machine.
+Measured in the same run, interleaved, each `--repeat` times (medians):
+
+- start: `simbeamline start` as a user types it (a new process: command-line imports,
+  supervisord, both IOCs and the repeater, until every IOC answers), against spawning
+  caproto's own example `python -m caproto.ioc_examples.mini_beamline` and waiting for
+  its `mini:current` to answer (the same probe);
+- stop: `simbeamline stop` (until supervisord and every program have exited), against
+  the same two IOC processes run bare (no supervisord) and killed by SIGTERM, until both
+  have exited;
+- a class (`--students`, default 30): `simbeamline class start` and `class stop` of that
+  many beamlines at once, wall time of each (once).
 
     . .venv/bin/activate
-    python benchmarks/bench_launcher.py --repeat 3
+    python benchmarks/bench_launcher.py --repeat 5 --port 5700 --students 30 --class-port 5600
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -20,62 +28,110 @@ import tempfile
 import time
 from pathlib import Path
 
-from simbeamline.control import ca_env, launcher
+from simbeamline.control import ca_env, ca_probe, classroom, launcher
 from simbeamline.control.config import BeamlineConfig
 
-BARE_IOC = """
-from caproto.server import PVGroup, pvproperty, run
-class Bare(PVGroup):
-    value = pvproperty(value=1.0)
-run(Bare(prefix="bench:bare:").pvdb, interfaces=["127.0.0.9"])
-"""
+CLI = [sys.executable, "-m", "simbeamline.cli"]
 
 
-def time_bare_ioc(port: int) -> float:
+def wait_answering(probes: dict, what: str, timeout: float = 120.0) -> None:
+    if ca_probe.answering(probes, timeout) != set(probes):
+        raise RuntimeError(f"{what} did not answer within {timeout:.0f} s")
+
+
+def time_mini_beamline(port: int) -> float:
+    """Spawn caproto's mini_beamline on 127.0.0.9:*port*; seconds until mini:current answers."""
     env = dict(os.environ, EPICS_CA_SERVER_PORT=str(port), EPICS_CAS_AUTO_BEACON_ADDR_LIST="NO",
-               EPICS_CAS_BEACON_ADDR_LIST="127.255.255.255",
-               EPICS_CA_AUTO_ADDR_LIST="NO", EPICS_CA_ADDR_LIST=f"127.0.0.9:{port}")
-    os.environ.update({k: env[k] for k in ("EPICS_CA_AUTO_ADDR_LIST", "EPICS_CA_ADDR_LIST")})
+               EPICS_CAS_BEACON_ADDR_LIST="127.255.255.255")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", BARE_IOC], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "caproto.ioc_examples.mini_beamline",
+                             "--interfaces", "127.0.0.9"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        while not launcher.pv_answers("bench:bare:value", timeout=0.2):
-            if time.perf_counter() - t0 > 60:
-                raise RuntimeError("the bare caproto IOC did not answer within 60 s")
+        wait_answering({"mini": ca_probe.Channel("mini:current", "127.0.0.9", port)}, "mini_beamline")
         return time.perf_counter() - t0
     finally:
         proc.terminate()
         proc.wait()
 
 
-def time_beamline(config: BeamlineConfig) -> float:
+def cli(config: BeamlineConfig, *args: str) -> float:
+    """Seconds `simbeamline --port ... ARGS` takes, as a user runs it."""
+    env = {**os.environ, **config.as_env()}
     t0 = time.perf_counter()
+    subprocess.run([*CLI, *args], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def time_bare_kill(config: BeamlineConfig) -> float:
+    """The two IOC processes without supervisord, answering; seconds from SIGTERM to both exited."""
+    procs = []
+    for ioc in launcher.iocs(config):
+        env = {**launcher.supervisor_env(config), "EPICS_CAS_INTF_ADDR_LIST": ioc.host}
+        procs.append(subprocess.Popen([sys.executable, "-m", f"simbeamline_iocs.{ioc.name}"], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
-        launcher.start(config, timeout=60)
+        wait_answering({ioc.name: ca_probe.Channel(ioc.ready_pv, ioc.host, config.ca_port)
+                        for ioc in launcher.iocs(config)}, "the bare IOCs")
+        t0 = time.perf_counter()
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait()
         return time.perf_counter() - t0
     finally:
-        launcher.stop(config)
+        for proc in procs:
+            proc.kill() if proc.poll() is None else None
+
+
+def time_class(name: str, students: int, base_port: int, root: Path) -> tuple[float, float]:
+    configs = classroom.class_configs(name, students, base_port=base_port, root=root)
+    t0 = time.perf_counter()
+    try:
+        results = classroom.start(configs)
+        started = time.perf_counter() - t0
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            raise RuntimeError(f"{len(failed)} of {students} beamlines did not start: {failed[0]}")
+    finally:
+        t1 = time.perf_counter()
+        classroom.stop(configs)
+        stopped = time.perf_counter() - t1
+    return started, stopped
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--port", type=int, default=5090)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--port", type=int, default=5700, help="the beamline's CA port (and + 1, + 2)")
+    parser.add_argument("--students", type=int, default=30)
+    parser.add_argument("--class-port", type=int, default=classroom.BASE_PORT)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="simbeamline-bench-") as tmp:
         config = BeamlineConfig(ca_port=args.port, run_dir=Path(tmp) / "run",
                                 data_dir=Path(tmp) / "data", ad_path_map=f"/tmp={tmp}/ioc_tmp")
-        bare, full = [], []
+        ca_env.apply_client_env(config)
+        rows = {"mini_beamline spawn to answering": [], "`simbeamline start`": [],
+                "bare IOCs killed by SIGTERM": [], "`simbeamline stop`": []}
         for i in range(args.repeat):
-            bare.append(time_bare_ioc(args.port + 1))
-            ca_env.apply_client_env(config)
-            full.append(time_beamline(config))
-            print(f"run {i + 1}: bare IOC {bare[-1]:.2f} s, simbeamline start {full[-1]:.2f} s",
+            rows["mini_beamline spawn to answering"].append(time_mini_beamline(args.port + 2))
+            rows["`simbeamline start`"].append(cli(config, "start"))
+            rows["`simbeamline stop`"].append(cli(config, "stop"))
+            rows["bare IOCs killed by SIGTERM"].append(time_bare_kill(config))
+            print(f"run {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in rows.items()),
                   flush=True)
-    b, f = statistics.median(bare), statistics.median(full)
-    print(f"median: bare one-PV caproto IOC {b:.2f} s; `simbeamline start` to every IOC "
-          f"answering {f:.2f} s; ratio {f / b:.1f}x")
+        med = {k: statistics.median(v) for k, v in rows.items()}
+        print("\nmedians:")
+        for k, v in med.items():
+            print(f"  {k}: {v:.2f} s")
+        print(f"  start ratio (simbeamline / mini_beamline): "
+              f"{med['`simbeamline start`'] / med['mini_beamline spawn to answering']:.2f}x")
+        print(f"  stop ratio (simbeamline / SIGTERM): "
+              f"{med['`simbeamline stop`'] / med['bare IOCs killed by SIGTERM']:.2f}x")
+        if args.students:
+            started, stopped = time_class("bench", args.students, args.class_port, Path(tmp) / "class")
+            print(f"class of {args.students}: started at once in {started:.1f} s, "
+                  f"stopped at once in {stopped:.1f} s")
 
 
 if __name__ == "__main__":

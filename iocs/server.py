@@ -17,23 +17,10 @@ import socket
 import sys
 
 import caproto as ca
-from caproto.server import run, template_arg_parser
+from caproto.server import template_arg_parser
 
 from .clock import CLOCK, scale_from_env
-
-#: Characters of a PV prefix: those EPICS allows in record names (letters, digits,
-#: _ - + : [ ] < > ; and, since Base 3.14.12, { } as NSLS-II names use them), and '.'.
-_PREFIX_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+:.[]<>;{}")
-
-
-def check_prefix(prefix: str) -> str:
-    """Return *prefix* or raise ValueError naming what is wrong with it."""
-    if not prefix or not set(prefix) <= _PREFIX_CHARS:
-        raise ValueError(
-            f"prefix {prefix!r} is not a valid PV prefix: use letters, digits and "
-            "_ - + : . [ ] < > ; { } only, for example 'sim:' or 'XF:31IDA-BI{Cam:Tbl}'"
-        )
-    return prefix
+from .names import check_prefix
 
 
 def _loopback_defaults() -> None:
@@ -156,5 +143,31 @@ def serve(group_class, *, default_prefix: str, prefix_env: str, description: str
         if startup is not None:
             await startup(group)
 
-    run(group.pvdb, interfaces=interfaces, log_pv_names=run_options.get("log_pv_names", False),
-        startup_hook=startup_hook)
+    _run(group.pvdb, interfaces, run_options.get("log_pv_names", False), startup_hook)
+
+
+#: Receive buffer of the IOC's UDP search sockets, bytes (the kernel caps it at
+#: net.core.rmem_max): a class of clients connecting at once sends bursts of searches
+#: that a busy IOC reads late, and the default (about 200 kB) drops them.
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+
+
+def _run(pvdb: dict, interfaces: list[str], log_pv_names: bool, startup_hook) -> None:
+    """caproto's ``run``, with :data:`UDP_RECEIVE_BUFFER` on its UDP sockets."""
+    from caproto.asyncio.server import Context
+
+    async def main():
+        context = Context(pvdb, interfaces)
+
+        async def hook(async_lib):
+            for udp in context.udp_socks.values():
+                udp.transport.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+            await startup_hook(async_lib)
+
+        await context.run(log_pv_names=log_pv_names, startup_hook=hook)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

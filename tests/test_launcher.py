@@ -85,7 +85,7 @@ def test_start_fails_with_the_ioc_log_tail(tmp_path):
     )
     try:
         with pytest.raises(launcher.LauncherError) as info:
-            launcher.start(bad, timeout=8)
+            launcher.start(bad, timeout=60)  # returns once supervisord gives up on adsim
         message = str(info.value)
         assert "adsim" in message and "did not answer" in message
         assert "not a valid PV prefix" in message
@@ -132,7 +132,6 @@ def test_checking_the_iocs_spawns_no_repeater(beamline):
     """`start`/`status` probe PVs with caproto's sync client; that must leave no
     caproto-repeater process behind on a CI machine."""
     before = _repeaters()
-    for ioc in launcher.iocs(beamline):
-        assert launcher.pv_answers(ioc.ready_pv)
+    assert launcher.answering(beamline) == {ioc.name for ioc in launcher.iocs(beamline)}
     assert simbeamline("status").returncode == 0
     assert _repeaters() <= before

@@ -1,6 +1,7 @@
 """The `simbeamline` command: run the beamline's IOCs, a demo session, IPython, exports.
 
     simbeamline start | stop | restart | status     the IOCs, under supervisord
+    simbeamline class start|stop|status NAME N      N student beamlines at once
     simbeamline start --time-scale 0.01             ... on a clock 100 times faster
     simbeamline demo [--out DIR]                    a short session, PNGs and run uids
     simbeamline ipython [--time-scale S]            the beamline profile (starts the IOCs)
@@ -20,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from .control import launcher
+from .control import classroom, launcher
 from .control.config import BeamlineConfig, check_prefix
 from .control.faults import FaultClient
 from simbeamline_iocs.clock import parse_time_scale
@@ -86,6 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
     restart.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
     time_scale_argument(restart)
     sub.add_parser("status", help="show each IOC's state; exit 1 unless all answer")
+    group = sub.add_parser(
+        "class", help="start, stop or show N student beamlines at once",
+        description="Student n of class NAME: CA port BASE + 2(n-1), prefixes NAMEnn: and "
+                    "NAMEnnad:, directories ROOT/NAME/nn/run and .../data, its environment "
+                    "in ROOT/NAME/nn/env.sh. All students are started (stopped) at once.",
+        epilog="Example: simbeamline class start xrd 30; then each student: "
+               "source <root>/xrd/NN/env.sh && simbeamline ipython")
+    group.add_argument("action", choices=("start", "stop", "status"))
+    group.add_argument("name", help="class name (letters, digits, _ -), part of every prefix")
+    group.add_argument("students", type=int, help="number of students (1 to N)")
+    group.add_argument("--base-port", type=_port, default=classroom.BASE_PORT,
+                       help=f"CA port of student 1 (default {classroom.BASE_PORT}; student n: + 2(n-1))")
+    group.add_argument("--root", type=Path, help="run and data directories "
+                       f"(default {classroom.default_root()})")
+    group.add_argument("--timeout", type=float, default=classroom.TIMEOUT,
+                       help=f"seconds each beamline may take to answer (default {classroom.TIMEOUT:.0f})")
     for name, (_, _, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
@@ -112,6 +129,33 @@ def print_status(config: BeamlineConfig) -> bool:
     return all(s["answers"] for s in states.values())
 
 
+def class_main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``simbeamline class start|stop|status NAME N``: one line per student."""
+    try:
+        configs = classroom.class_configs(args.name, args.students, base_port=args.base_port,
+                                          root=args.root)
+    except ValueError as exc:
+        parser.error(str(exc))
+    ok = True
+    if args.action == "status":
+        for n, (config, states) in enumerate(zip(configs, classroom.status(configs)), 1):
+            answers = not isinstance(states, Exception) and all(s["answers"] for s in states.values())
+            ok &= answers
+            print(f"student {n:02d}  {'answers' if answers else 'DOWN':<9} {classroom.describe(config)}")
+        return 0 if ok else 1
+    act = classroom.start if args.action == "start" else classroom.stop
+    results = act(configs, args.timeout) if args.action == "start" else act(configs)
+    words = {"start": ("started", "already running"), "stop": ("stopped", "was not running")}
+    for n, (config, result) in enumerate(zip(configs, results), 1):
+        if isinstance(result, Exception):
+            ok = False
+            print(f"student {n:02d}  FAILED: {result}", file=sys.stderr)
+        else:
+            print(f"student {n:02d}  {words[args.action][0 if result else 1]:<15} "
+                  f"{classroom.describe(config)}")
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -125,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     # sub-commands run in this process and in its children: export the choice
     os.environ.update(config.as_env())
     try:
+        if args.command == "class":
+            return class_main(args, parser)
         if args.command in DELEGATED:
             module, function, _ = DELEGATED[args.command]
             return getattr(importlib.import_module(module), function)(rest)

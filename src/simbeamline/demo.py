@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
     matplotlib.use("Agg")  # files only; also on machines without a display
 
     from .control import launcher
-    from .devices.beamline import BeamlineNotRunning
+    from .devices.beamline import BeamlineConnectFailed, BeamlineNotRunning
     from .catalog.paths import CatalogDirError
     from .session import build_session
 
@@ -98,7 +98,8 @@ def main(argv: list[str]) -> int:
         print("simbeamline demo: connecting the devices and opening the catalog ...", flush=True)
         ns = build_session(config, table_and_plots=False,
                            move_progress=sys.stdout.isatty())  # bars per move only on a terminal
-    except (launcher.LauncherError, BeamlineNotRunning, CatalogDirError) as err:
+    except (launcher.LauncherError, BeamlineNotRunning, BeamlineConnectFailed,
+            CatalogDirError) as err:
         print(f"simbeamline demo: {err}", file=sys.stderr)
         return 1
     ns["RE"].subscribe(Progress())

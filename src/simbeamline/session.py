@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 from .control import ca_env
-from .devices.beamline import BeamlineNotRunning, build_beamline, how_to_start
+from .devices.beamline import (BeamlineConnectFailed, BeamlineNotRunning, build_beamline,
+                               how_to_start)
 from .catalog.paths import CatalogDirError
 from .control.config import BeamlineConfig
 
@@ -75,7 +76,8 @@ def _tools() -> dict:
 def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = None,
                   table_and_plots: bool = True, move_progress: bool = True,
                   suspenders: bool | None = None) -> dict:
-    """Build a fresh session namespace; raises BeamlineNotRunning or CatalogDirError.
+    """Build a fresh session namespace; raises BeamlineNotRunning, BeamlineConnectFailed
+    or CatalogDirError.
 
     *suspenders* (default: unless ``SIMBEAMLINE_SUSPENDERS=off``) installs the
     ring-current and shutter-interlock suspenders (:mod:`simbeamline.suspenders`).
@@ -124,7 +126,7 @@ def session_namespace(config: BeamlineConfig | None = None) -> dict:
         return _sessions[config]
     try:
         namespace = build_session(config)
-    except BeamlineNotRunning as err:
+    except (BeamlineNotRunning, BeamlineConnectFailed) as err:
         print(f"simbeamline: {err}.\nStored runs are here meanwhile (db, cat); then reload "
               "the session: %run scripts/beamline_configuration.py (or restart IPython).",
               file=sys.stderr)

@@ -26,6 +26,12 @@ def client_env(config: BeamlineConfig, environ: dict | None = None) -> dict[str,
         "EPICS_CA_AUTO_ADDR_LIST": "NO",
         "EPICS_CA_ADDR_LIST": " ".join(ours + others),
         "EPICS_CA_MAX_ARRAY_BYTES": MAX_ARRAY_BYTES,
+        # the beamline's own repeater (a supervisord program): libca finds it running
+        # and spawns none; beacons of other beamlines never reach this client
+        "EPICS_CA_REPEATER_PORT": str(config.repeater_port),
+        # a search lost to a busy IOC is tried again within a minute (libca's least),
+        # not five
+        "EPICS_CA_MAX_SEARCH_PERIOD": "60",
     }
 
 
@@ -37,6 +43,7 @@ def server_env(config: BeamlineConfig, host: str) -> dict[str, str]:
         "EPICS_CAS_SERVER_PORT": str(config.ca_port),
         "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
         "EPICS_CAS_BEACON_ADDR_LIST": "127.255.255.255",
+        "EPICS_CAS_BEACON_PORT": str(config.repeater_port),
         # an IOC that is itself a client (the ADSimDetector reads the shutter)
         **client_env(config, environ={}),
     }

@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 
 from simbeamline_iocs.clock import scale_from_env
-from simbeamline_iocs.server import check_prefix as ioc_check_prefix
+from simbeamline_iocs.names import check_prefix as ioc_check_prefix
+
 
 def _state_home() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
@@ -26,7 +27,7 @@ def _data_home() -> Path:
 def check_prefix(prefix: str, what: str = "prefix") -> str:
     """Return *prefix* if it is a valid PV prefix, else raise ValueError naming *what*.
 
-    The rule is the IOCs' own (simbeamline_iocs.server.check_prefix), so the command
+    The rule is the IOCs' own (simbeamline_iocs.names.check_prefix), so the command
     line refuses exactly what an IOC would.
     """
     try:
@@ -90,12 +91,19 @@ class BeamlineConfig:
         return self.log_dir_override or self.run_dir / "logs"
 
     @property
+    def repeater_port(self) -> int:
+        """UDP port of this beamline's CA repeater: the CA port + 1 (5065 for 5064, as in
+        EPICS), so each beamline's clients hear only its own IOCs' beacons."""
+        return self.ca_port + 1
+
+    @property
     def ioc_addresses(self) -> list[str]:
         """``host:port`` of every IOC, for EPICS_CA_ADDR_LIST."""
         return [f"{host}:{self.ca_port}" for host in (self.beamline_host, self.adsim_host)]
 
     def as_env(self) -> dict[str, str]:
-        """The ``SIMBEAMLINE_*`` variables that reproduce this configuration in a child process."""
+        """The ``SIMBEAMLINE_*`` variables that reproduce this configuration in a child
+        process, and the repeater port its EPICS clients use."""
         env = {
             "SIMBEAMLINE_PREFIX": self.prefix,
             "SIMBEAMLINE_AD_PREFIX": self.ad_prefix,
@@ -110,4 +118,7 @@ class BeamlineConfig:
         }
         if self.log_dir_override is not None:
             env["SIMBEAMLINE_LOG_DIR"] = str(self.log_dir_override)
+        # any EPICS client started with this environment uses the beamline's repeater
+        # (libca would otherwise try to spawn caRepeater and complain that it cannot)
+        env["EPICS_CA_REPEATER_PORT"] = str(self.repeater_port)
         return env

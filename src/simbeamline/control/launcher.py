@@ -3,23 +3,27 @@
 supervisord restarts an IOC that dies and keeps its log; this module gives it the
 beamline configuration (addresses, prefixes, directories) through environment
 variables, and adds what supervisord cannot know: an IOC is *up* only when its
-PVs answer over Channel Access.
+PVs answer over Channel Access (a channel created, :mod:`.ca_probe`). supervisord also
+runs the beamline's CA repeater, on the beamline's own repeater port.
+
+Light on purpose (no caproto, no numpy, no supervisor package): the command line
+imports it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import xmlrpc.client
 from pathlib import Path
 
-from caproto.sync.client import read as ca_read
-
-from . import ca_env
+from . import ca_env, ca_probe
 from .config import BeamlineConfig
 
 #: supervisord's configuration, in the repository's supervisor/ folder.
@@ -31,28 +35,34 @@ SUPERVISOR_CONF = Path(
 )
 
 
+#: supervisord's program name of the beamline's CA repeater.
+REPEATER = "repeater"
+#: Seconds between two looks at a process that should start or exit.
+POLL = 0.01
+#: Seconds ``status`` gives a running IOC to answer (it returns as soon as all have).
+STATUS_TIMEOUT = 3.0
+
+
 class LauncherError(RuntimeError):
     """The beamline could not be started, stopped or reached."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Ioc:
-    """One IOC process: its supervisord program name, address and a PV that proves it is up."""
+    """One IOC process: its supervisord program name, address, PV prefix and a PV that
+    proves it is up."""
 
     name: str
     host: str
+    prefix: str
     ready_pv: str
-
-    @property
-    def log_file(self) -> str:
-        return f"{self.name}.log"
 
 
 def iocs(config: BeamlineConfig) -> list[Ioc]:
     """The IOCs of a beamline, as supervisord.conf names them."""
     return [
-        Ioc("beamline", config.beamline_host, f"{config.prefix}current"),
-        Ioc("adsim", config.adsim_host, f"{config.ad_prefix}cam1:Acquire_RBV"),
+        Ioc("beamline", config.beamline_host, config.prefix, f"{config.prefix}current"),
+        Ioc("adsim", config.adsim_host, config.ad_prefix, f"{config.ad_prefix}cam1:Acquire_RBV"),
     ]
 
 
@@ -60,12 +70,32 @@ def _socket(config: BeamlineConfig) -> Path:
     return config.run_dir / "supervisor.sock"
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over supervisord's unix socket."""
+
+    def __init__(self, path: Path):
+        super().__init__("localhost")
+        self.socket_path = str(path)
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.socket_path)
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    """XML-RPC over a unix socket (supervisor's own transport costs a heavier import)."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.socket_path = path
+
+    def make_connection(self, host):
+        return _UnixConnection(self.socket_path)
+
+
 def _rpc(config: BeamlineConfig):
     """An XML-RPC proxy to this beamline's supervisord over its unix socket."""
-    from supervisor.xmlrpc import SupervisorTransport
-
-    transport = SupervisorTransport(None, None, f"unix://{_socket(config)}")
-    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+    return xmlrpc.client.ServerProxy("http://localhost", transport=_UnixTransport(_socket(config)))
 
 
 def supervisor_env(config: BeamlineConfig) -> dict[str, str]:
@@ -90,18 +120,29 @@ def supervisord_running(config: BeamlineConfig) -> bool:
         return False
 
 
-def pv_answers(pv: str, timeout: float = 1.0) -> bool:
-    """True when *pv* can be read over Channel Access within *timeout* seconds."""
-    try:
-        ca_read(pv, timeout=timeout, repeater=False)  # spawn no caproto-repeater
-    except Exception:  # caproto raises several kinds (timeout, no route, refused)
-        return False
-    return True
+def answering(config: BeamlineConfig, names: list[str] | None = None,
+              timeout: float = 1.0) -> set[str]:
+    """The IOCs (program names, all if *names* is None) and the repeater (if named) that
+    answer within *timeout* seconds: each IOC creates a channel for its ready PV, the
+    repeater confirms a registration. All are asked at once; returns as soon as every
+    one has its answer."""
+    probes = {ioc.name: ca_probe.Channel(ioc.ready_pv, ioc.host, config.ca_port)
+              for ioc in iocs(config) if names is None or ioc.name in names}
+    if names is not None and REPEATER in names:
+        probes[REPEATER] = ca_probe.Repeater(config.repeater_port)
+    return ca_probe.answering(probes, timeout)
 
 
-def log_tail(config: BeamlineConfig, ioc: Ioc, lines: int = 25) -> str:
-    """The last *lines* lines of an IOC's log, for error messages."""
-    path = config.log_dir / ioc.log_file
+def ioc_state(config: BeamlineConfig, name: str, timeout: float) -> str:
+    """What the IOC *name* says when asked for a channel of its ready PV within *timeout*
+    seconds: :data:`.ca_probe.SERVES`, ``LACKS``, ``SILENT`` (busy) or ``DOWN``."""
+    ioc = next(ioc for ioc in iocs(config) if ioc.name == name)
+    return ca_probe.Channel(ioc.ready_pv, ioc.host, config.ca_port).state(time.monotonic() + timeout)
+
+
+def log_tail(config: BeamlineConfig, name: str, lines: int = 25) -> str:
+    """The last *lines* lines of a program's log, for error messages."""
+    path = config.log_dir / f"{name}.log"
     try:
         text = path.read_text(errors="replace").splitlines()
     except OSError:
@@ -112,11 +153,12 @@ def log_tail(config: BeamlineConfig, ioc: Ioc, lines: int = 25) -> str:
 def status(config: BeamlineConfig | None = None) -> dict[str, dict]:
     """State of every IOC: supervisord's state, pid, and whether its PVs answer."""
     config = config or BeamlineConfig.from_env()
-    ca_env.apply_client_env(config)
     running = supervisord_running(config)
     infos = {}
     if running:
         infos = {i["name"]: i for i in _rpc(config).supervisor.getAllProcessInfo()}
+    names = [ioc.name for ioc in iocs(config)] + [REPEATER]
+    answers = answering(config, names, timeout=STATUS_TIMEOUT) if running else set()
     result = {}
     for ioc in iocs(config):
         info = infos.get(ioc.name, {})
@@ -126,26 +168,60 @@ def status(config: BeamlineConfig | None = None) -> dict[str, dict]:
             "pid": info.get("pid", 0),
             "address": f"{ioc.host}:{config.ca_port}",
             "ready_pv": ioc.ready_pv,
-            "answers": state == "RUNNING" and pv_answers(ioc.ready_pv),
+            # STARTING: supervisord's startsecs have not passed, but the IOC may answer
+            "answers": state in ("RUNNING", "STARTING") and ioc.name in answers,
         }
+    info = infos.get(REPEATER, {})
+    result[REPEATER] = {  # EXITED when another repeater already holds the port: it serves
+        "state": info.get("statename", "STOPPED" if running else "NOT STARTED"),
+        "pid": info.get("pid", 0),
+        "address": f"127.0.0.1:{config.repeater_port}",
+        "ready_pv": "CA repeater",
+        "answers": REPEATER in answers,
+    }
     return result
 
 
 def wait_until_answering(config: BeamlineConfig, timeout: float = 30.0) -> None:
-    """Return when every IOC's ready PV answers; raise LauncherError with the log tail if not."""
-    ca_env.apply_client_env(config)
+    """Return as soon as every IOC answers and the repeater confirms; raise LauncherError
+    with the log tail of what did not (at once if supervisord gave up on its program)."""
     deadline = time.monotonic() + timeout
-    pending = iocs(config)
+    pending = {ioc.name for ioc in iocs(config)}
+    if REPEATER in _programs(config):  # not in a supervisord started before it existed
+        pending.add(REPEATER)
     while pending:
-        pending = [ioc for ioc in pending if not pv_answers(ioc.ready_pv, timeout=0.5)]
-        if pending and time.monotonic() > deadline:
-            details = "\n\n".join(
-                f"IOC '{ioc.name}' ({ioc.ready_pv} at {ioc.host}:{config.ca_port}) did not answer "
-                f"within {timeout:.0f} s. Last lines of {config.log_dir / ioc.log_file}:\n"
-                f"{log_tail(config, ioc)}"
-                for ioc in pending
-            )
-            raise LauncherError(details)
+        pending -= answering(config, sorted(pending), timeout=min(0.5, deadline - time.monotonic()))
+        if not pending:
+            return
+        given_up = pending & _given_up(config)
+        if given_up or (pending and time.monotonic() > deadline):
+            raise LauncherError("\n\n".join(
+                f"{_describe(config, name)} did not answer "
+                + ("(supervisord gave up starting it)" if name in given_up
+                   else f"within {timeout:.0f} s")
+                + f". Last lines of {config.log_dir / f'{name}.log'}:\n{log_tail(config, name)}"
+                for name in sorted(pending)))
+
+
+def _programs(config: BeamlineConfig) -> dict[str, str]:
+    """``{program: supervisord state}``; empty if supervisord does not answer."""
+    try:
+        return {info["name"]: info["statename"]
+                for info in _rpc(config).supervisor.getAllProcessInfo()}
+    except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+        return {}
+
+
+def _given_up(config: BeamlineConfig) -> set[str]:
+    """Programs supervisord will not start again by itself (FATAL)."""
+    return {name for name, state in _programs(config).items() if state == "FATAL"}
+
+
+def _describe(config: BeamlineConfig, name: str) -> str:
+    if name == REPEATER:
+        return f"The CA repeater (127.0.0.1:{config.repeater_port})"
+    ioc = next(ioc for ioc in iocs(config) if ioc.name == name)
+    return f"IOC '{ioc.name}' ({ioc.ready_pv} at {ioc.host}:{config.ca_port})"
 
 
 def start(config: BeamlineConfig | None = None, timeout: float = 30.0) -> bool:
@@ -177,7 +253,7 @@ def start(config: BeamlineConfig | None = None, timeout: float = 30.0) -> bool:
                     f"supervisord did not answer on {_socket(config)} within {timeout:.0f} s; "
                     f"see {config.log_dir / 'supervisord.log'}"
                 )
-            time.sleep(0.05)  # polling supervisord's socket until it answers
+            time.sleep(POLL)  # polling supervisord's socket until it answers
         started = True
     else:
         rpc = _rpc(config)
@@ -201,30 +277,45 @@ def ensure_running(config: BeamlineConfig | None = None, timeout: float = 30.0) 
 
 
 def stop(config: BeamlineConfig | None = None, timeout: float = 30.0) -> bool:
-    """Stop every IOC and supervisord; return False if it was not running.
+    """Stop every program and supervisord; return False if it was not running.
 
-    Asks supervisord to shut down over its socket; if the socket does not answer
-    but the pid file names a live supervisord, sends it SIGTERM instead, so a
+    Asks supervisord to signal every program at once, waits for them to exit, then
+    shuts supervisord down: with nothing left to stop it exits at once, instead of
+    stopping one program per turn of its one-second loop. If the socket does not
+    answer but the pid file names a live supervisord, sends it SIGTERM instead, so a
     half-started or unresponsive beamline is never left behind.
     """
     config = config or BeamlineConfig.from_env()
+    deadline = time.monotonic() + timeout
     pidfile = config.run_dir / "supervisord.pid"
     try:
         pid = int(pidfile.read_text())
     except (OSError, ValueError):
         pid = None
     if supervisord_running(config):
-        _rpc(config).supervisor.shutdown()
+        rpc = _rpc(config)
+        programs = [info["pid"] for info in rpc.supervisor.getAllProcessInfo() if info["pid"]]
+        rpc.supervisor.stopAllProcesses(False)  # SIGTERM to every program group at once
+        _wait_exit(programs, deadline, "the beamline's programs")
+        try:
+            rpc.supervisor.shutdown()
+        except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+            pass  # already shutting down
     elif pid is not None and _alive(pid):
         os.kill(pid, signal.SIGTERM)
     else:
         return False
-    deadline = time.monotonic() + timeout
-    while pid is not None and _alive(pid):
-        if time.monotonic() > deadline:
-            raise LauncherError(f"supervisord (pid {pid}) did not exit within {timeout:.0f} s")
-        time.sleep(0.05)  # polling for the process to exit
+    _wait_exit([pid] if pid is not None else [], deadline, "supervisord")
     return True
+
+
+def _wait_exit(pids: list[int], deadline: float, what: str) -> None:
+    """Return when none of *pids* runs any more (a reaped child or another user's
+    process counts as gone); raise LauncherError at *deadline*."""
+    while any(_alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            raise LauncherError(f"{what} (pids {pids}) did not exit in time")
+        time.sleep(POLL)  # polling for the processes to exit
 
 
 def restart_ioc(config: BeamlineConfig, name: str) -> None:
@@ -236,8 +327,16 @@ def restart_ioc(config: BeamlineConfig, name: str) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """True while *pid* runs; a zombie (exited, its parent not yet told) has ended."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux): ask the kernel, zombies included
+        pass
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):  # gone, or the number reused by another user
         return False
     return True

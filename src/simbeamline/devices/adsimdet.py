@@ -93,8 +93,9 @@ def path_templates(config: BeamlineConfig) -> tuple[str, str]:
     return write, path_map.to_host(write)
 
 
-def make_adsimdet(config: BeamlineConfig, *, timeout: float = 15.0):
-    """Build, connect and prime ``adsimdet`` (the IOC must be answering)."""
+def create_adsimdet(config: BeamlineConfig):
+    """Build ``adsimdet`` (not yet connected: :func:`..beamline.build_beamline` waits for
+    its signals, then calls :func:`prepare_adsimdet`)."""
     write_template, read_template = path_templates(config)
     plugins = [
         {"cam": {"class": TheDetectorCam}},
@@ -107,8 +108,11 @@ def make_adsimdet(config: BeamlineConfig, *, timeout: float = 15.0):
         },
         "image",
     ]
-    adsimdet = ad_creator(config.ad_prefix, name="adsimdet", plugins=plugins)
-    adsimdet.wait_for_connection(timeout=timeout)
+    return ad_creator(config.ad_prefix, name="adsimdet", plugins=plugins)
+
+
+def prepare_adsimdet(adsimdet):
+    """Check the connected ``adsimdet``'s plugins, record HDF1 and prime it."""
     missing = adsimdet.missing_plugins()
     if missing:
         warnings.warn(f"adsimdet: the IOC has plugins this device does not describe: {missing}")

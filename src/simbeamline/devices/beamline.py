@@ -10,12 +10,18 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from ..control import ca_env
+from . import connect
+from ..control import ca_env, ca_probe
 from ..catalog.paths import check_writable
 from ..control.config import BeamlineConfig
 
-#: Seconds to wait for the beamline IOC's PVs to connect.
-CONNECT_TIMEOUT = 10.0
+#: Seconds without one more signal connecting before a retry in a fresh CA context.
+CONNECT_TIMEOUT = connect.PATIENCE
+#: Seconds an IOC has to answer (create a channel) before it counts as busy (if it
+#: accepted the connection) or down (if nothing listens).
+PROBE_TIMEOUT = 5.0
+#: The same, asked after a stall: an IOC slower than this is busy, so waited for.
+STALL_PROBE_TIMEOUT = 2.0
 #: Seconds to wait for the ADSimDetector to answer before leaving it out.
 ADSIM_PROBE_TIMEOUT = 3.0
 #: ophyd's time budgets for one read and one connection (its defaults: 2 s and 1 s).
@@ -25,6 +31,11 @@ SIGNAL_CONNECT_TIMEOUT = 5.0
 
 class BeamlineNotRunning(RuntimeError):
     """The beamline IOC does not answer; the message says how to start it."""
+
+
+class BeamlineConnectFailed(RuntimeError):
+    """The beamline IOC answers, but its devices did not connect (retried in fresh
+    Channel Access contexts); the message says what did not connect."""
 
 
 def how_to_start(config: BeamlineConfig) -> str:
@@ -60,23 +71,36 @@ class Beamline:
         return names
 
 
-def _connect(devices: dict, config: BeamlineConfig, timeout: float) -> None:
-    for name, device in devices.items():
-        try:
-            device.wait_for_connection(timeout=timeout)
-        except TimeoutError as err:
-            raise BeamlineNotRunning(
-                f"the beamline IOC does not answer ({name}: {err}; prefix {config.prefix!r} "
-                f"at {config.beamline_host}:{config.ca_port}): {how_to_start(config)}"
-            ) from None
+def ioc_state(config: BeamlineConfig, name: str, timeout: float = PROBE_TIMEOUT) -> str:
+    """What the IOC *name* ("beamline" or "adsim") says when asked for a channel of its
+    ready PV (:meth:`..control.ca_probe.Channel.state`; the launcher's own test)."""
+    from ..control.launcher import ioc_state as launcher_ioc_state
+
+    return launcher_ioc_state(config, name, timeout)
 
 
 def adsim_answers(config: BeamlineConfig, timeout: float = ADSIM_PROBE_TIMEOUT) -> bool:
-    """True if the ADSimDetector IOC answers Channel Access (the launcher's readiness PV)."""
-    from ..control.launcher import iocs, pv_answers
+    """True if the ADSimDetector IOC answers Channel Access."""
+    return ioc_state(config, "adsim", timeout) == ca_probe.SERVES
 
-    ready = next(ioc.ready_pv for ioc in iocs(config) if ioc.name == "adsim")
-    return pv_answers(ready, timeout=timeout)
+
+def _connect(config: BeamlineConfig, name: str, build, timeout: float) -> dict:
+    """*build()*'s devices of the IOC *name*, connected (see :mod:`.connect`)."""
+    from ..control.launcher import iocs
+
+    ioc = next(ioc for ioc in iocs(config) if ioc.name == name)
+    what = f"the {name} IOC (prefix {ioc.prefix!r} at {ioc.host}:{config.ca_port})"
+    down = BeamlineNotRunning(f"{what} does not answer: {how_to_start(config)}")
+    if ioc_state(config, name) in (ca_probe.DOWN, ca_probe.LACKS):  # SILENT: busy, not down
+        raise down
+    try:
+        return connect.connect(build, lambda: ioc_state(config, name, STALL_PROBE_TIMEOUT), what,
+                               patience=timeout)
+    except connect.IocDown:
+        raise down from None
+    except connect.ConnectFailed as err:
+        raise BeamlineConnectFailed(f"{err}; try again, or restart the IOCs with "
+                                    "`simbeamline restart`") from None
 
 
 def patient_ophyd_defaults() -> None:
@@ -103,7 +127,10 @@ def build_beamline(config: BeamlineConfig | None = None, *, adsim: bool | None =
 
     ``adsim=None`` builds ``adsimdet`` only when its IOC answers; True requires
     it; False leaves it out. Raises :class:`BeamlineNotRunning` (saying how to
-    start the IOCs) when the beamline IOC does not answer.
+    start the IOCs) when the beamline IOC does not answer, and
+    :class:`BeamlineConnectFailed` when it answers but its devices do not connect,
+    each build retried in a fresh CA context (:mod:`.connect`). *timeout* is the
+    seconds without one more signal connecting that make a build stall.
     """
     config = ca_env.apply_client_env(config)  # before ophyd/pyepics connect
     patient_ophyd_defaults()
@@ -111,7 +138,7 @@ def build_beamline(config: BeamlineConfig | None = None, *, adsim: bool | None =
 
     frames_root = check_writable(config.data_dir, "data directory")
     prefix = config.prefix
-    parts = dict(
+    parts = _connect(config, "beamline", lambda: dict(
         I=cameras.current(prefix),
         mtr_spotx=cameras.motor(prefix, "spotx"),
         mtr_spoty=cameras.motor(prefix, "spoty"),
@@ -122,14 +149,15 @@ def build_beamline(config: BeamlineConfig | None = None, *, adsim: bool | None =
         shutter=cameras.shutter(prefix),
         spot=cameras.spot_camera(prefix, "spot", frames_root),
         dot=cameras.spot_camera(prefix, "dot", frames_root),
-    )
-    _connect(parts, config, timeout)
+    ), timeout)
     adsimdet = None
     if adsim or (adsim is None and adsim_answers(config)):
-        from .adsimdet import make_adsimdet
+        from .adsimdet import create_adsimdet, prepare_adsimdet
 
         try:
-            adsimdet = make_adsimdet(config)
+            adsimdet = _connect(config, "adsim", lambda: {"adsimdet": create_adsimdet(config)},
+                                timeout)["adsimdet"]
+            prepare_adsimdet(adsimdet)
         except Exception as err:
             if adsim:
                 raise

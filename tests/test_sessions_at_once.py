@@ -1,0 +1,95 @@
+"""A class starts together: ten sessions started at the same instant all connect.
+
+Each child process imports the session stack first, then waits for one "go" file, so
+all ten open their Channel Access connections to the same IOC at the same moment
+(the case where 8 of 10 used to fail with "Unexpected channel ID" and ECA_DISCONN,
+then told the student to start IOCs that were running). Each child has its own data
+directory, as students do. Their output must not carry libca's repeater complaints:
+the beamline runs its own repeater on its own port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from waiting import wait_for
+
+SESSIONS = 10
+#: Seconds each session may take (ten at once on a small, shared CI machine).
+CHILD_TIMEOUT = 900
+
+CHILD = r"""
+import json, sys, time
+from pathlib import Path
+from simbeamline.control.config import BeamlineConfig
+from simbeamline.session import build_session  # every heavy import before the barrier
+
+Path(sys.argv[1]).touch()
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.005)  # the barrier: all children connect at the same instant
+ns = build_session(BeamlineConfig.from_env(), adsim=False, table_and_plots=False,
+                   move_progress=False)
+print(json.dumps({"current": ns["I"].get(), "spot": ns["spot"].connected,
+                  "motor": ns["mtr_spotx"].connected}))
+"""
+
+#: What libca prints when it finds no repeater (or one that never confirms).
+REPEATER_COMPLAINTS = ("caRepeater", "CA Repeater", "CA repeater")
+
+
+def test_ten_sessions_started_at_once_all_connect(beamline, tmp_path):
+    go = tmp_path / "go"
+    children = []
+    for n in range(SESSIONS):
+        env = {**os.environ, **beamline.as_env(), "SIMBEAMLINE_DATA_DIR": str(tmp_path / f"data{n}")}
+        out, err = (open(tmp_path / f"{n}.{kind}", "w+") for kind in ("out", "err"))
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / f"ready{n}"), str(go)],
+                                env=env, stdout=out, stderr=err, text=True)
+        children.append((proc, out, err))
+    try:
+        wait_for(lambda: all((tmp_path / f"ready{n}").exists() for n in range(SESSIONS)),
+                 CHILD_TIMEOUT, "every session to finish importing")
+        go.touch()
+        results = []
+        for proc, out, err in children:
+            proc.wait(timeout=CHILD_TIMEOUT)
+            out.seek(0), err.seek(0)
+            results.append((proc.returncode, out.read(), err.read()))
+    finally:
+        for proc, out, err in children:
+            proc.kill() if proc.poll() is None else None
+            out.close(), err.close()
+    failed = [f"exit {code}:\n{stderr[-2000:]}" for code, _, stderr in results if code != 0]
+    assert not failed, f"{len(failed)} of {SESSIONS} sessions failed:\n" + "\n".join(failed)
+    for _, stdout, stderr in results:
+        state = json.loads(stdout.strip().splitlines()[-1])
+        assert 300 < state["current"] < 700 and state["spot"] and state["motor"]
+        assert not any(text in stderr for text in REPEATER_COMPLAINTS), stderr
+
+
+def test_connect_tells_a_failed_connection_from_a_down_ioc(beamline):
+    """The IOC answers but a device's PV never connects: ConnectFailed after the retries
+    in fresh CA contexts. The IOC does not answer: IocDown, and for a session
+    BeamlineNotRunning, which says how to start the IOCs."""
+    import dataclasses
+
+    import pytest
+    from ophyd import EpicsSignalRO
+
+    from simbeamline.control import ca_probe, launcher
+    from simbeamline.devices import connect
+    from simbeamline.devices.beamline import BeamlineNotRunning, build_beamline
+
+    def build():
+        return {"x": EpicsSignalRO(f"{beamline.prefix}no_such_pv", name="x")}
+
+    with pytest.raises(connect.ConnectFailed, match="answers, but its devices did not connect"):
+        connect.connect(build, lambda: launcher.ioc_state(beamline, "beamline", 5), "the IOC",
+                        patience=0.5, attempts=2)
+    with pytest.raises(connect.IocDown, match="does not answer"):
+        connect.connect(build, lambda: ca_probe.DOWN, "the IOC", patience=0.5)
+    with pytest.raises(BeamlineNotRunning, match="start"):
+        build_beamline(dataclasses.replace(beamline, prefix="nobody:"), adsim=False)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .control import ca_env
 from .devices.beamline import BeamlineNotRunning, build_beamline, how_to_start
+from .devices.ioc_loss import SessionIocs
 from .catalog.paths import CatalogDirError
 from .control.config import BeamlineConfig
 
@@ -78,6 +79,8 @@ def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = 
     db = open_db(config)  # first: an unwritable catalog directory is reported before any CA work
     beamline = build_beamline(config, adsim=adsim)
     RE, bec = run_engine(db, progress=move_progress, table_and_plots=table_and_plots)
+    # says once when an IOC is back after a restart; names a lost IOC in a failed run
+    RE.preprocessors.append(SessionIocs(beamline.ioc_signals()).preprocessor)
     return dict(_tools(), RE=RE, bec=bec, db=db, cat=db.v2, beamline=beamline,
                 config=config, **beamline.namespace())
 

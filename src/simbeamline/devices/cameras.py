@@ -21,12 +21,15 @@ from pathlib import Path
 import numpy as np
 from ophyd import Component as Cpt
 from ophyd import Device, EpicsMotor, EpicsSignal, EpicsSignalRO, Signal
-from ophyd.status import DeviceStatus
+from ophyd.utils import InvalidState
 
 from ..catalog.frame_store import FrameStore
+from .ioc_loss import ExplainedStatus, IocLost, IocWatch
 
 #: Seconds allowed on top of the exposure for an acquisition and its frame read-back.
 ACQUIRE_MARGIN = 30.0
+#: Seconds stage() waits for the IOC's PVs to connect again after it restarted.
+RECONNECT_TIMEOUT = 30.0
 
 
 class ExternalFrame(Signal):
@@ -51,6 +54,10 @@ class SpotCamera(Device):
     Channel Access, writes it as a file under the data directory and records a
     Datum; ``read()`` gives ``<name>_img`` (the datum id; external, shape
     (rows, columns)) and ``<name>_sum`` (hinted). ``exp`` is configuration.
+
+    If the IOC dies during an acquisition, the trigger fails at once with a reason
+    naming it (:class:`~.ioc_loss.IocWatch`); after it restarted, ``stage()`` waits
+    for the camera's PVs to connect again.
     """
 
     exp = Cpt(EpicsSignal, "exp", kind="config")
@@ -66,6 +73,7 @@ class SpotCamera(Device):
         super().__init__(prefix, name=name, **kwargs)
         self.store = FrameStore(Path(data_dir))
         self._shape: tuple[int, int] | None = None
+        self.ioc_watch = IocWatch(self.acquire, f"the beamline IOC serving {prefix}")
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -75,6 +83,8 @@ class SpotCamera(Device):
         return self._shape
 
     def stage(self):
+        if not self.connected:
+            self.wait_for_connection(timeout=RECONNECT_TIMEOUT)
         self._shape = None  # a restarted IOC may serve another frame size
         self.store.new_resource()
         return super().stage()
@@ -83,13 +93,14 @@ class SpotCamera(Device):
         self.store.close_resource()
         return super().unstage()
 
-    def trigger(self) -> DeviceStatus:
-        status = DeviceStatus(self, timeout=float(self.exp.get()) + ACQUIRE_MARGIN)
+    def trigger(self) -> ExplainedStatus:
+        status = ExplainedStatus(self, timeout=float(self.exp.get()) + ACQUIRE_MARGIN)
+        self.ioc_watch.track(status)
         threading.Thread(target=self._acquire, args=(status,), daemon=True,
                          name=f"{self.name}-acquire").start()
         return status
 
-    def _acquire(self, status: DeviceStatus) -> None:
+    def _acquire(self, status: ExplainedStatus) -> None:
         """Acquire one frame, store it, point ``img`` at it; finish *status* either way."""
         try:
             timeout = float(self.exp.get()) + ACQUIRE_MARGIN
@@ -105,7 +116,12 @@ class SpotCamera(Device):
             frame = np.asarray(flat, dtype=np.int32).reshape(rows, columns)
             self.img.put(self.store.write(frame))
         except Exception as exc:  # reported through the status, to the RunEngine
-            status.set_exception(exc)
+            if not self.acquire.connected:
+                exc = IocLost(self.ioc_watch.message())
+            try:
+                status.set_exception(exc)
+            except InvalidState:    # the IOC watch failed it first
+                pass
         else:
             status.set_finished()
 
@@ -118,9 +134,29 @@ def current(prefix: str) -> EpicsSignalRO:
     return EpicsSignalRO(f"{prefix}current", name="I", kind="hinted")
 
 
+class BeamlineMotor(EpicsMotor):
+    """ophyd's ``EpicsMotor`` whose move fails at once, naming the IOC, if the IOC
+    dies during the move (an ``EpicsMotor`` move status would wait for ever)."""
+
+    def __init__(self, prefix="", **kwargs):
+        super().__init__(prefix, **kwargs)
+        self.ioc_watch = IocWatch(self.user_readback, f"the beamline IOC serving {prefix}")
+
+    def move(self, position, wait=True, **kwargs):
+        status = super().move(position, wait=False, **kwargs)
+        self.ioc_watch.track(status)
+        try:
+            if wait:
+                status.wait()
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        return status
+
+
 def motor(prefix: str, axis: str) -> EpicsMotor:
     """The motor record ``<prefix>m:<axis>``, named ``motor_<axis>``."""
-    return EpicsMotor(f"{prefix}m:{axis}", name=f"motor_{axis}")
+    return BeamlineMotor(f"{prefix}m:{axis}", name=f"motor_{axis}")
 
 
 def shutter(prefix: str) -> EpicsSignal:

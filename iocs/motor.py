@@ -274,11 +274,11 @@ class MotorRecord(PVGroup):
         await f.dial_low_limit.write(low)
         await f.dial_high_limit.write(high)
         await f.enable_control.write("Enable")
-        await f.user_direction.write("Pos")
+        await f.user_direction.write(s.get("direction", "Pos"))
         await f.set_use_switch.write("Use")
         await f.offset_freeze_switch.write("Variable")
         await instance.write(self.user_position, verify_value=False)
-        await self._apply_offset(0.0)
+        await self._apply_offset(s.get("offset", 0.0))   # offset, direction: autosaved
         await self._publish_status(moving=False, positive=True)
 
     @motor.putter

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from caproto import SkipWrite
 
+from ..autosave import PutSettings, is_ad_action
 from .beamline import BeamlineLink
 from .channels import fit_text, make_channel
 from .driver import Driver
@@ -48,6 +49,8 @@ class ADSimIOC:
         self.plugins = PluginChain(self)
         self.driver = Driver(self, stage_scale=stage_scale)
         self.plugins.on_write_error = self.driver.abort
+        #: settings clients put, kept across restarts (autosave)
+        self.settings = PutSettings("adsim", is_ad_action)
 
     # -- state ---------------------------------------------------------------
     def get(self, suffix: str):
@@ -84,6 +87,7 @@ class ADSimIOC:
         readback = suffix + "_RBV"
         if readback in self.channels:
             await self.post(readback, value)
+        self.settings.remember(suffix, value)
         return value
 
     async def startup(self) -> None:
@@ -94,3 +98,4 @@ class ADSimIOC:
             except OSError as exc:
                 log.warning("cannot create mapped directory %s: %s", host_dir, exc)
         await self.beamline.start()
+        await self.settings.restore(lambda suffix, value: self.channels[suffix].write(value))

@@ -31,6 +31,7 @@ from .ring import RingCurrent
 from .server import serve
 from .shutter import Shutter
 from .spotcam import BeamState, SpotCamera, sample_in_beam
+from .validation import refuse_quietly
 
 
 class Beamline(PVGroup):
@@ -75,6 +76,7 @@ def make_beamline(*, width: int = 640, height: int = 480, autosave: bool = False
     """Build the beamline group (``ioc_options``: prefix, macros, ...); with *autosave*,
     configured from its saved settings (:mod:`.beamline_autosave`)."""
     beamline = beamline_class(width, height)(**ioc_options)
+    refuse_quietly(beamline.pvdb)   # a refused put leaves no alarm, as on a real record
     if autosave:
         beamline_autosave.prepare(beamline)
     return beamline

@@ -18,10 +18,12 @@ Physics (plain functions below, testable without the network), for a frame of
   cameras sit behind the same sample stage.
 
 PVs of one camera (prefix ``sim:spot:`` or ``sim:dot:``):
-    exp            exposure time (s), default 1; must be positive and finite
+    exp            exposure time (s), default 1; must be positive, finite and at
+                   most MAX_EXPOSURE (3600 s)
     acquire        put 1 with completion: returns after the exposure, once the new
                    frame is in ``image``, ``sum`` and ``frame_counter``; reads 1
-                   while acquiring, 0 otherwise; acquisitions are serialised
+                   while acquiring, 0 otherwise; acquisitions are serialised;
+                   put 0 aborts the acquisition in progress (no frame)
     image          the frame, int32 waveform of width*height elements, row-major
     sum            total counts of the frame
     width, height  frame size (columns, rows)
@@ -52,6 +54,7 @@ SAMPLE_HALF_WIDTH = 5.0  #: |samx|, |samy| within this put the sample in the bea
 PIXEL_RESPONSE_SEED = 20240917
 DEFAULT_SHAPE = (480, 640)  #: (rows, columns)
 FRAME_BACKLOG = 10       #: frames queued per image subscriber before old ones drop
+MAX_EXPOSURE = 3600.0    #: s, the longest exposure the camera accepts
 
 
 # --- physics: plain functions --------------------------------------------------------
@@ -187,7 +190,8 @@ class SpotCamera(PVGroup):
                        doc="frame width (columns)")
     height = pvproperty(value=DEFAULT_SHAPE[0], name="height", read_only=True,
                         doc="frame height (rows)")
-    exp = pvproperty(value=1.0, name="exp", precision=3, units="s",
+    exp = pvproperty(value=1.0, name="exp", precision=3, units="s", lower_ctrl_limit=0.0,
+                     upper_ctrl_limit=MAX_EXPOSURE,
                      doc="exposure time (s)")
     acquire = pvproperty(value=0, name="acquire",
                          doc="put 1 with completion to take one frame")
@@ -226,6 +230,7 @@ class SpotCamera(PVGroup):
         self.x_motor, self.y_motor = x_motor, y_motor
         self.rng = np.random.default_rng(seed)
         self._busy = asyncio.Lock()
+        self._abort = asyncio.Event()           # set by acquire=0 during an acquisition
 
     def beam_state(self) -> BeamState:
         """The beam as this camera sees it now."""
@@ -235,17 +240,28 @@ class SpotCamera(PVGroup):
 
     @exp.putter
     async def exp(self, instance, value):
-        return await accept(instance, positive_finite(value, "exposure"))
+        value = positive_finite(value, "exposure")
+        if value > MAX_EXPOSURE:
+            raise ValueError(f"exposure {value!r} s is longer than the camera's "
+                             f"{MAX_EXPOSURE:g} s maximum")
+        return await accept(instance, value)
 
     @acquire.putter
     async def acquire(self, instance, value):
         """Expose, then compute the frame from the beam at that moment and publish it."""
-        if not value:
+        if not value:                           # acquire=0 aborts an acquisition
+            self._abort.set()
             return 0
         async with self._busy:                  # one acquisition at a time
+            self._abort = asyncio.Event()
             await instance.write(1, verify_value=False)
             exposure = self.exp.value
-            await asyncio.sleep(exposure)
+            try:
+                await asyncio.wait_for(self._abort.wait(), exposure)
+            except asyncio.TimeoutError:
+                pass                            # the exposure ran its course
+            else:
+                return 0                        # aborted: no frame
             state = self.beam_state()           # the beam now, after the exposure
             frame = await asyncio.get_running_loop().run_in_executor(
                 None, spot_frame, self.rng, self.shape, state.x, state.y,

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 
@@ -46,6 +47,18 @@ class ExternalFrame(Signal):
         return description
 
 
+class Exposure(EpicsSignal):
+    """The exposure time: a value the IOC would refuse fails at once, with a clear
+    error (an ophyd ``set`` of a refused value would wait for ever for the readback,
+    and every later ``set`` fail with "Another set() call is still in progress")."""
+
+    def check_value(self, value, **kwargs):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{self.name}: exposure {value!r} must be a positive, finite "
+                             "number of seconds")
+        super().check_value(value, **kwargs)    # the IOC's limits (0 .. its maximum)
+
+
 class SpotCamera(Device):
     """A camera of the beamline IOC (``sim:spot:``, ``sim:dot:``).
 
@@ -60,7 +73,7 @@ class SpotCamera(Device):
     for the camera's PVs to connect again.
     """
 
-    exp = Cpt(EpicsSignal, "exp", kind="config")
+    exp = Cpt(Exposure, "exp", kind="config")
     acquire = Cpt(EpicsSignal, "acquire", put_complete=True, kind="omitted")
     image = Cpt(EpicsSignalRO, "image", auto_monitor=False, kind="omitted")
     width = Cpt(EpicsSignalRO, "width", kind="omitted")
@@ -104,7 +117,11 @@ class SpotCamera(Device):
         """Acquire one frame, store it, point ``img`` at it; finish *status* either way."""
         try:
             timeout = float(self.exp.get()) + ACQUIRE_MARGIN
+            frames_before = self.frame_counter.get()
             self.acquire.set(1, timeout=timeout).wait(timeout)
+            if self.frame_counter.get() == frames_before:
+                raise RuntimeError(f"{self.acquire.pvname}: the acquisition was aborted "
+                                   "(acquire=0) before its frame was taken")
             rows, columns = self.frame_shape
             flat = self.image.get(timeout=ACQUIRE_MARGIN)
             if flat is None or np.size(flat) != rows * columns:

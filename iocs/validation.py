@@ -44,7 +44,12 @@ def refuse_quietly(pvdb: dict) -> None:
     putter) raises; here the value is verified first, and only a value that passed is
     handed to caproto's write, unverified.
     """
-    for channel in {id(channel): channel for channel in pvdb.values()}.values():
+    channels = {id(channel): channel for channel in pvdb.values()}
+    for channel in list(channels.values()):     # and every field of a record
+        fields = getattr(channel, "field_inst", None)
+        for field in getattr(fields, "pvdb", {}).values():
+            channels.setdefault(id(field), field)
+    for channel in channels.values():
         channel.write = _quiet_write(channel, channel.write)
 
 

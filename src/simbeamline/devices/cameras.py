@@ -29,6 +29,8 @@ from .ioc_loss import ExplainedStatus, IocLost, IocWatch
 
 #: Seconds allowed on top of the exposure for an acquisition and its frame read-back.
 ACQUIRE_MARGIN = 30.0
+#: Seconds an exposure ``set`` may take before failing (it takes milliseconds).
+SET_TIMEOUT = 10.0
 #: Seconds stage() waits for the IOC's PVs to connect again after it restarted.
 RECONNECT_TIMEOUT = 30.0
 
@@ -56,7 +58,16 @@ class Exposure(EpicsSignal):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ValueError(f"{self.name}: exposure {value!r} must be a positive, finite "
                              "number of seconds")
-        super().check_value(value, **kwargs)    # the IOC's limits (0 .. its maximum)
+        low, high = self.limits
+        if high > low and value > high:
+            raise ValueError(f"{self.name}: exposure {value!r} s is longer than the "
+                             f"camera's maximum, {high:g} s")
+        super().check_value(value, **kwargs)
+
+    def set(self, value, **kwargs):
+        self.check_value(value)     # in the caller's thread: RE(mv(...)) raises it
+        kwargs.setdefault("timeout", SET_TIMEOUT)
+        return super().set(value, **kwargs)
 
 
 class SpotCamera(Device):

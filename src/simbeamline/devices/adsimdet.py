@@ -40,6 +40,8 @@ from .ioc_loss import Explained, IocWatch
 IMAGE_DIR = "simbeamline/%Y/%m/%d"
 #: Seconds allowed for priming the HDF5 plugin (apstools polls with no time limit).
 PRIME_TIMEOUT = 60.0
+#: Times priming is tried before giving up.
+PRIME_ATTEMPTS = 3
 #: HDF1:CreateDirectory as the example sets it: create up to 5 missing levels.
 CREATE_DIRECTORY = -5
 #: Seconds a trigger may take beyond AcquireTime and AcquirePeriod.
@@ -89,8 +91,8 @@ class ReliableSingleTrigger(SingleTrigger_V34):
         if self.ioc_watch.restarted:
             self.ioc_watch.restarted = False
             self.hdf1.create_directory.put(CREATE_DIRECTORY)
-            if not AD_plugin_primed(self.hdf1):
-                _prime(self)
+        if not AD_plugin_primed(self.hdf1):     # a restarted IOC, or a failed priming
+            _prime(self)
         return super().stage()
 
     def unstage(self):
@@ -218,12 +220,21 @@ def make_adsimdet(config: BeamlineConfig, *, timeout: float = 15.0):
 
 
 def _prime(adsimdet) -> None:
-    """``ensure_AD_plugin_primed`` with a time limit (it polls forever on a silent IOC)."""
+    """``ensure_AD_plugin_primed`` with a time limit (it polls forever on a silent IOC),
+    checked and repeated until the plugin is primed."""
     errors: list[BaseException] = []
 
     def prime():
+        # apstools primes with a 1 s exposure and gives it 2 s: on a loaded machine
+        # that may end before the frame reaches the plugin, so check and try again
         try:
-            ensure_AD_plugin_primed(adsimdet.hdf1, True)
+            for _ in range(PRIME_ATTEMPTS):
+                ensure_AD_plugin_primed(adsimdet.hdf1, True)
+                if AD_plugin_primed(adsimdet.hdf1):
+                    return
+            raise RuntimeError(
+                f"adsimdet: the HDF5 plugin ({adsimdet.hdf1.prefix}) is still not primed "
+                f"after {PRIME_ATTEMPTS} attempts; check the ADSimDetector IOC's log")
         except BaseException as exc:  # handed to the caller's thread
             errors.append(exc)
 

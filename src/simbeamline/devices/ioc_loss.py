@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import sys
 import threading
+import time
 
 from ophyd.status import DeviceStatus
 
@@ -125,6 +126,11 @@ class IocWatch:
             self._fail(status)
 
 
+#: Seconds a failed run waits for Channel Access to report a lost IOC before its
+#: reason is written (only failed runs wait).
+LOSS_SETTLE = 2.0
+
+
 class SessionIocs:
     """What a session knows of its IOCs: it says once when one is back after a
     restart, and names a lost IOC in the reason of a run that failed because of it.
@@ -143,14 +149,23 @@ class SessionIocs:
               f"{' at ' + watch.host if watch.host else ''}; its settings were restored "
               "from its autosave file (see its log)", file=self.out or sys.stderr)
 
-    def lost(self) -> list[IocWatch]:
-        return [watch for watch in self.watches if not watch.alive]
+    def lost(self, settle: float = 0.0) -> list[IocWatch]:
+        """The IOCs not answering now; with *settle*, wait up to that many seconds for
+        Channel Access to notice (another PV of the IOC may fail first)."""
+        deadline = time.monotonic() + settle
+        while True:
+            lost = [watch for watch in self.watches if not watch.alive]
+            if lost or time.monotonic() >= deadline:
+                return lost
+            time.sleep(0.05)   # polling CA's view of the connection
 
     def _named(self, reason: str) -> str | None:
         """*reason* preceded by which IOC stopped answering, or None if none did (or
         the reason names it already)."""
-        lost = self.lost()
-        if not lost or "stopped answering" in reason:   # a device named it already
+        if "stopped answering" in reason:   # a device named it already
+            return None
+        lost = self.lost(settle=LOSS_SETTLE)
+        if not lost:
             return None
         named = "; ".join(watch.message("the run was going on") for watch in lost)
         return f"{named} ({reason})"

@@ -129,6 +129,9 @@ class IocWatch:
 #: Seconds a failed run waits for Channel Access to report a lost IOC before its
 #: reason is written (only failed runs wait).
 LOSS_SETTLE = 2.0
+#: Words of errors a disconnected PV gives (pyepics ECA_DISCONN is status code 192).
+_DISCONNECTION_WORDS = ("status code: 192", "disconnect", "not connected", "connect within",
+                        "timeout", "timed out")
 
 
 class SessionIocs:
@@ -164,7 +167,8 @@ class SessionIocs:
         the reason names it already)."""
         if "stopped answering" in reason:   # a device named it already
             return None
-        lost = self.lost(settle=LOSS_SETTLE)
+        looks_disconnected = any(word in reason.lower() for word in _DISCONNECTION_WORDS)
+        lost = self.lost(settle=LOSS_SETTLE if looks_disconnected else 0.0)
         if not lost:
             return None
         named = "; ".join(watch.message("the run was going on") for watch in lost)

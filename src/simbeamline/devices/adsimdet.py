@@ -34,7 +34,7 @@ from ophyd.device import Staged
 from simbeamline_iocs.adsim.paths import PathMap
 
 from ..control.config import BeamlineConfig
-from .ioc_loss import Explained, IocWatch
+from .ioc_loss import Explained, IocLost, IocWatch
 
 #: Our choice of file arrangement under the IOC's mapped directory.
 IMAGE_DIR = "simbeamline/%Y/%m/%d"
@@ -48,6 +48,17 @@ CREATE_DIRECTORY = -5
 TRIGGER_MARGIN = 30.0
 #: Seconds stage() waits for a restarted IOC's PVs to connect again.
 RECONNECT_TIMEOUT = 30.0
+
+
+def _gone(watch, settle: float = 2.0) -> bool:
+    """Whether *watch*'s IOC is lost, giving Channel Access *settle* seconds to notice
+    (another PV of a dead IOC may fail before the watched one reports it)."""
+    deadline = time.monotonic() + settle
+    while watch.alive:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)   # polling CA's view of the connection
+    return True
 
 
 def _forget_staging(device) -> None:
@@ -99,7 +110,7 @@ class ReliableSingleTrigger(SingleTrigger_V34):
         try:
             return super().unstage()
         except Exception:
-            if self.ioc_watch.signal.connected:
+            if not _gone(self.ioc_watch):
                 raise
             self._acquisition_busy_signal.clear_sub(self._acquire_changed)
             _forget_staging(self)
@@ -109,8 +120,13 @@ class ReliableSingleTrigger(SingleTrigger_V34):
         if self._staged != Staged.yes:
             raise RuntimeError("This detector is not ready to trigger. "
                                "Call the stage() method before triggering.")
-        timeout = (float(self.cam.acquire_time.get()) + float(self.cam.acquire_period.get())
-                   + TRIGGER_MARGIN)
+        try:
+            timeout = (float(self.cam.acquire_time.get()) + float(self.cam.acquire_period.get())
+                       + TRIGGER_MARGIN)
+        except Exception as exc:   # ECA_DISCONN (192), or not connected: the IOC is gone
+            if "192" in str(exc) or "connect" in str(exc).lower():
+                raise IocLost(self.ioc_watch.message()) from exc
+            raise
         status = self._status_type(self, timeout=timeout)
         self._status = status
         self.ioc_watch.track(status)

@@ -29,11 +29,13 @@ from caproto.server import PVGroup, SubGroup
 
 from .timescale import TimeScale
 from .faults import Faults
+from . import beamline_autosave
 from .motor import BeamlineMotors
 from .ring import RingCurrent
 from .server import serve
 from .shutter import Shutter
 from .spotcam import BeamState, SpotCamera, sample_in_beam
+from .validation import refuse_quietly
 
 
 class Beamline(PVGroup):
@@ -75,9 +77,15 @@ def beamline_class(width: int = 640, height: int = 480) -> type[Beamline]:
     })
 
 
-def make_beamline(*, width: int = 640, height: int = 480, **ioc_options) -> Beamline:
-    """Build the beamline group (``ioc_options``: prefix, macros, ...)."""
-    return beamline_class(width, height)(**ioc_options)
+def make_beamline(*, width: int = 640, height: int = 480, autosave: bool = False,
+                  **ioc_options) -> Beamline:
+    """Build the beamline group (``ioc_options``: prefix, macros, ...); with *autosave*,
+    configured from its saved settings (:mod:`.beamline_autosave`)."""
+    beamline = beamline_class(width, height)(**ioc_options)
+    refuse_quietly(beamline.pvdb)   # a refused put leaves no alarm, as on a real record
+    if autosave:
+        beamline_autosave.prepare(beamline)
+    return beamline
 
 
 def _positive_int(text: str) -> int:
@@ -99,7 +107,9 @@ def _frame_size_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main() -> None:
     serve(make_beamline, default_prefix="sim:", prefix_env="SIMBEAMLINE_PREFIX",
-          description=__doc__.split("\n\n")[0], extra_arguments=_frame_size_arguments)
+          description=__doc__.split("\n\n")[0], extra_arguments=_frame_size_arguments,
+          group_kwargs=dict(autosave=True),
+          startup=beamline_autosave.keep_saving)
 
 
 if __name__ == "__main__":

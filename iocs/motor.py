@@ -337,11 +337,11 @@ class MotorRecord(PVGroup):
         await f.dial_low_limit.write(low)
         await f.dial_high_limit.write(high)
         await f.enable_control.write("Enable")
-        await f.user_direction.write("Pos")
+        await f.user_direction.write(s.get("direction", "Pos"))
         await f.set_use_switch.write("Use")
         await f.offset_freeze_switch.write("Variable")
         await instance.write(self.user_position, verify_value=False)
-        await self._apply_offset(0.0)
+        await self._apply_offset(s.get("offset", 0.0))   # offset, direction: autosaved
         await self._publish_status(moving=False, positive=True)
 
     @motor.putter
@@ -378,8 +378,11 @@ class MotorRecord(PVGroup):
 
     @motor.fields.velocity.putter
     async def motor(fields, instance, value):
-        """VELO must be a positive, finite speed."""
-        return await accept(instance, positive_finite(value, "velocity", "units per second"))
+        """VELO must be a positive, finite speed; above VMAX it is clamped to VMAX, as
+        the motor record does."""
+        value = positive_finite(value, "velocity", "units per second")
+        vmax = fields.max_velocity.value
+        return await accept(instance, min(value, vmax) if vmax > 0 else value)
 
     @motor.fields.seconds_to_velocity.putter
     async def motor(fields, instance, value):
@@ -408,6 +411,12 @@ class MotorRecord(PVGroup):
         f = self.fields
         if not math.isfinite(value):
             raise MotorRefused(f"limit {value!r} is not a finite number")
+        other = f.user_low_limit.value if which == "high" else f.user_high_limit.value
+        if (value < other) if which == "high" else (value > other):
+            raise MotorRefused(
+                f"{'HLM' if which == 'high' else 'LLM'} {value} would be "
+                f"{'below LLM' if which == 'high' else 'above HLM'} {other}; "
+                "move the other limit first")
         dial = dial_from_user(value, f.user_offset.value, _direction(f))
         # with DIR=Neg the user high limit is the dial low limit
         dial_field = {("high", 0): f.dial_high_limit, ("low", 0): f.dial_low_limit,

@@ -14,6 +14,7 @@ import functools
 import ipaddress
 import os
 import socket
+import struct
 import sys
 
 import caproto as ca
@@ -47,12 +48,13 @@ def is_this_host(address: str) -> bool:
 
 
 class LocalSearchResponder(asyncio.DatagramProtocol):
-    """Answer CA name searches that reach ``0.0.0.0:port`` from this host only.
+    """Answer CA name searches broadcast from this host only.
 
     A plain ``caproto-get sim:current`` broadcasts its search to
-    255.255.255.255, which never reaches a server bound to a loopback address.
-    This listener hears those broadcasts, ignores every sender that is not this
-    host, and points local clients at the IOC's loopback address.
+    255.255.255.255 (pyepics to each interface's broadcast address), which never
+    reaches a server bound to a loopback address. This listener, bound to those
+    broadcast addresses (not 0.0.0.0), hears them, ignores every sender that is not
+    this host, and points local clients at the IOC's loopback address.
     """
 
     def __init__(self, pvdb: dict, host: str, port: int):
@@ -91,16 +93,51 @@ class LocalSearchResponder(asyncio.DatagramProtocol):
             self.transport.sendto(self.broadcaster.send(ca.VersionResponse(13), *replies), addr)
 
 
+#: SIOCGIFBRDADDR: the ioctl giving an interface's IPv4 broadcast address (Linux).
+_SIOCGIFBRDADDR = 0x8919
+
+
+def broadcast_addresses() -> list[str]:
+    """The broadcast addresses a search from this host can be sent to: the limited
+    broadcast, the loopback network's, and each interface's (Linux; elsewhere the
+    first two)."""
+    addresses = ["255.255.255.255", "127.255.255.255"]
+    try:
+        import fcntl
+
+        names = [name for _, name in socket.if_nameindex()]
+    except (ImportError, OSError):
+        return addresses
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for name in names:
+            try:
+                reply = fcntl.ioctl(probe.fileno(), _SIOCGIFBRDADDR,
+                                    struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                continue
+            address = socket.inet_ntoa(reply[20:24])
+            if address != "0.0.0.0" and address not in addresses:
+                addresses.append(address)
+    return addresses
+
+
 async def _start_local_search_responder(pvdb: dict, host: str, port: int) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-    sock.bind(("0.0.0.0", port))
-    sock.setblocking(False)
-    await asyncio.get_running_loop().create_datagram_endpoint(
-        lambda: LocalSearchResponder(pvdb, host, port), sock=sock
-    )
+    """Listen for broadcast searches on each broadcast address (never 0.0.0.0, so no
+    unicast search from another host reaches this IOC except on its own address)."""
+    loop = asyncio.get_running_loop()
+    for address in broadcast_addresses():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        try:
+            sock.bind((address, port))
+        except OSError:
+            sock.close()
+            continue
+        sock.setblocking(False)
+        await loop.create_datagram_endpoint(
+            lambda: LocalSearchResponder(pvdb, host, port), sock=sock)
 
 
 def serve(group_class, *, default_prefix: str, prefix_env: str, description: str,

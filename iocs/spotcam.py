@@ -25,7 +25,8 @@ in the normal limit with its Poisson corrections (statistically indistinguishabl
 from an exact draw; tests/test_frame_statistics.py).
 
 PVs of one camera (prefix ``sim:spot:`` or ``sim:dot:``):
-    exp            exposure time (s), default 1; must be positive and finite
+    exp            exposure time (s), default 1; must be positive, finite and at
+                   most MAX_EXPOSURE (3600 s)
     acquire        put 1 with completion: returns after the exposure, once the new
                    frame is in ``image``, ``sum`` and ``frame_counter``; reads 1
                    while acquiring, 0 otherwise; acquisitions are serialised.
@@ -69,6 +70,7 @@ SAMPLE_HALF_WIDTH = 5.0  #: |samx|, |samy| within this put the sample in the bea
 PIXEL_RESPONSE_SEED = 20240917
 DEFAULT_SHAPE = (480, 640)  #: (rows, columns)
 FRAME_BACKLOG = 10       #: frames queued per image subscriber before old ones drop
+MAX_EXPOSURE = 3600.0    #: s, the longest exposure the camera accepts
 
 
 # --- physics: plain functions --------------------------------------------------------
@@ -251,7 +253,8 @@ class SpotCamera(PVGroup):
                        doc="frame width (columns)")
     height = pvproperty(value=DEFAULT_SHAPE[0], name="height", read_only=True,
                         doc="frame height (rows)")
-    exp = pvproperty(value=1.0, name="exp", precision=3, units="s",
+    exp = pvproperty(value=1.0, name="exp", precision=3, units="s", lower_ctrl_limit=0.0,
+                     upper_ctrl_limit=MAX_EXPOSURE,
                      doc="exposure time (s)")
     acquire = pvproperty(value=0, name="acquire",
                          doc="put 1 with completion to take one frame")
@@ -301,7 +304,11 @@ class SpotCamera(PVGroup):
 
     @exp.putter
     async def exp(self, instance, value):
-        return await accept(instance, positive_finite(value, "exposure"))
+        value = positive_finite(value, "exposure")
+        if value > MAX_EXPOSURE:
+            raise ValueError(f"exposure {value!r} s is longer than the camera's "
+                             f"{MAX_EXPOSURE:g} s maximum")
+        return await accept(instance, value)
 
     @acquire.putter
     async def acquire(self, instance, value):

@@ -278,17 +278,28 @@ def _trim_to_end_of_allocation(path: str) -> None:
         os.truncate(path, end)
 
 
+def _partial_name(path: str) -> str:
+    head, name = os.path.split(path)
+    return os.path.join(head, f".{name}.part")
+
+
 def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
                  opts: WriteOptions, *, multi: bool) -> None:
     """Write a whole file at once (Single mode, or a Capture buffer).
 
     A multi-frame file that fails part way is closed with the frames written so
-    far and :class:`WriteFailed` says how many; a Single-mode file is removed."""
+    far and :class:`WriteFailed` says how many; a Single-mode file is removed.
+    A Single-mode file is written under a hidden temporary name beside *path* and
+    renamed when complete, so no reader (nor an IOC killed mid-write) ever leaves a
+    half-written file under its real name."""
+    target, path = path, (path if multi else _partial_name(path))
     writer = NeXusWriter(path, frames[0].shape, frames[0].dtype, opts, multi=multi)
     try:
         for frame, info in zip(frames, infos):
             writer.add(frame, info)
         writer.close()
+        if path != target:
+            os.replace(path, target)
     except Exception as exc:
         if not multi:
             writer.abort()

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from caproto import SkipWrite
 
+from ..autosave import PutSettings, is_ad_action
 from .beamline import BeamlineLink
 from .channels import fit_text, make_channel
 from .driver import Driver
@@ -85,6 +86,8 @@ class ADSimIOC:
         self.plugins = PluginChain(self)
         self.driver = Driver(self, stage_scale=stage_scale)
         self.plugins.on_write_error = self.driver.abort
+        #: settings clients put, kept across restarts (autosave)
+        self.settings = PutSettings("adsim", is_ad_action)
 
     # -- state ---------------------------------------------------------------
     def get(self, suffix: str):
@@ -130,6 +133,7 @@ class ADSimIOC:
         readback = self.channels.get(suffix + "_RBV")
         if readback is not None:
             await self.post(readback.suffix, same_state(channel, readback, value))
+        self.settings.remember(suffix, value)
         return value
 
     async def startup(self) -> None:
@@ -142,3 +146,4 @@ class ADSimIOC:
         await self.soft.compute_all()
         self._rate_task = asyncio.get_running_loop().create_task(self.soft.run_rates())
         await self.beamline.start()
+        await self.settings.restore(lambda suffix, value: self.channels[suffix].write(value))

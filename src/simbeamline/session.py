@@ -23,6 +23,7 @@ from pathlib import Path
 from .control import ca_env
 from .devices.beamline import (BeamlineConnectFailed, BeamlineNotRunning, build_beamline,
                                how_to_start)
+from .devices.ioc_loss import SessionIocs
 from .catalog.paths import CatalogDirError
 from .control.config import BeamlineConfig
 
@@ -91,6 +92,8 @@ def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = 
                                 move_progress=move_progress)
     beamline = build_beamline(config, adsim=adsim)
     RE = namespace["RE"]
+    # says once when an IOC is back after a restart; names a lost IOC in a failed run
+    RE.preprocessors.append(SessionIocs(beamline.ioc_signals()).preprocessor)
     time_scale = standard.time_scale_signal(config)
     standard.record_time_scale(RE, time_scale)
     if suspenders is None:

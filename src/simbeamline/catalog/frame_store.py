@@ -9,6 +9,8 @@ back (``fill=True``, ``h.data(...)``) needs no handler code of ours.
 
 from __future__ import annotations
 
+import errno
+import io
 import itertools
 import os
 import threading
@@ -85,10 +87,17 @@ class FrameStore:
             uid, resource_path, index = self._resource_uid, self._resource_path, next(self._counter)
         path = self.root / f"{resource_path}_{index}.npy"
         partial = path.with_name(path.name + ".part")
+        buffer = io.BytesIO()   # numpy's own file writes hide the errno of a full disk
+        np.save(buffer, frame, allow_pickle=False)
         try:
             with open(partial, "wb") as file:
-                np.save(file, frame, allow_pickle=False)
+                file.write(buffer.getbuffer())
             os.replace(partial, path)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            if exc.errno == errno.ENOSPC and not exc.filename:   # name the directory
+                raise OSError(exc.errno, exc.strerror, str(partial.parent)) from exc
+            raise
         except BaseException:
             partial.unlink(missing_ok=True)
             raise

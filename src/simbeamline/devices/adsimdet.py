@@ -7,25 +7,141 @@ The IOC writes under its own directories and this host sees them elsewhere:
 ``BeamlineConfig.ad_path_map`` ("IOCDIR=HOSTDIR", by default ``/tmp`` =
 ``/tmp/docker_ioc/iocad/tmp`` as in the example) gives the write and read path
 templates.
+
+The project's detector class differs from the example's in its trigger mixin only
+(:class:`ReliableSingleTrigger`, ``bases=`` of ``ad_creator``): it never loses a
+trigger to a fast IOC, a dead IOC ends the run instead of hanging it, and after the
+IOC restarted the next stage sets the HDF5 plugin up again (directory creation,
+priming) with no manual step.
 """
 
 from __future__ import annotations
 
 import pathlib
 import threading
+import time
 import warnings
 
-from apstools.devices import SimDetectorCam_V34, ad_creator, ensure_AD_plugin_primed
+from apstools.devices import (
+    AD_plugin_primed, SimDetectorCam_V34, SingleTrigger_V34, ad_creator,
+    ensure_AD_plugin_primed,
+)
+from ophyd.areadetector.detectors import DetectorBase
 from ophyd.areadetector.filestore_mixins import FileStoreHDF5SingleIterativeWrite
 from ophyd.areadetector.plugins import HDF5Plugin_V34 as HDF5Plugin
+from ophyd.areadetector.trigger_mixins import ADTriggerStatus
+from ophyd.device import Staged
 from simbeamline_iocs.adsim.paths import PathMap
 
 from ..control.config import BeamlineConfig
+from .ioc_loss import Explained, IocLost, IocWatch
 
 #: Our choice of file arrangement under the IOC's mapped directory.
 IMAGE_DIR = "simbeamline/%Y/%m/%d"
 #: Seconds allowed for priming the HDF5 plugin (apstools polls with no time limit).
 PRIME_TIMEOUT = 60.0
+#: Times priming is tried before giving up.
+PRIME_ATTEMPTS = 3
+#: HDF1:CreateDirectory as the example sets it: create up to 5 missing levels.
+CREATE_DIRECTORY = -5
+#: Seconds a trigger may take beyond AcquireTime and AcquirePeriod.
+TRIGGER_MARGIN = 30.0
+#: Seconds stage() waits for a restarted IOC's PVs to connect again.
+RECONNECT_TIMEOUT = 30.0
+
+
+def _gone(watch, settle: float = 2.0) -> bool:
+    """Whether *watch*'s IOC is lost, giving Channel Access *settle* seconds to notice
+    (another PV of a dead IOC may fail before the watched one reports it)."""
+    deadline = time.monotonic() + settle
+    while watch.alive:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)   # polling CA's view of the connection
+    return True
+
+
+def _forget_staging(device) -> None:
+    """Mark *device* and its children unstaged, with no settings left to restore."""
+    device._staged = Staged.no
+    device._original_vals.clear()
+    for attr in device._sub_devices:
+        _forget_staging(getattr(device, attr))
+
+
+class ExplainedTriggerStatus(Explained, ADTriggerStatus):
+    """ophyd's trigger status, whose failure reason reaches the stop document."""
+
+
+class ReliableSingleTrigger(SingleTrigger_V34):
+    """apstools' ``SingleTrigger_V34`` (AcquireBusy ends each trigger), made reliable.
+
+    - ``trigger()`` returns the status it created. ophyd's returns ``self._status``,
+      which the AcquireBusy 1 -> 0 callback may already have finished and cleared to
+      None when the IOC is fast (HDF1 Compression None), and bluesky then aborts.
+    - The status fails (naming the IOC) when the IOC disconnects, or after
+      AcquireTime + AcquirePeriod + ``TRIGGER_MARGIN`` seconds, instead of never.
+    - ``stage()`` waits for the IOC's PVs to connect again after it restarted, then
+      re-applies CreateDirectory and primes the HDF5 plugin if it needs it (a
+      restarted IOC has no array size yet: UnprimedPlugin).
+    - ``unstage()`` of a detector whose IOC is gone forgets the staged settings
+      (there is nothing to restore them on) instead of failing: the run's reason
+      stays the lost IOC, and the next stage starts clean.
+    """
+
+    _status_type = ExplainedTriggerStatus
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ioc_watch = IocWatch(self._acquisition_busy_signal,
+                                  f"the ADSimDetector IOC ({self.prefix})")
+
+    def stage(self):
+        if not self.connected:
+            self.wait_for_connection(timeout=RECONNECT_TIMEOUT)
+        if self.ioc_watch.restarted:
+            self.ioc_watch.restarted = False
+            self.hdf1.create_directory.put(CREATE_DIRECTORY)
+        if not AD_plugin_primed(self.hdf1):     # a restarted IOC, or a failed priming
+            _prime(self)
+        return super().stage()
+
+    def unstage(self):
+        try:
+            return super().unstage()
+        except Exception:
+            if not _gone(self.ioc_watch):
+                raise
+            self._acquisition_busy_signal.clear_sub(self._acquire_changed)
+            _forget_staging(self)
+            return [self]
+
+    def trigger(self):
+        if self._staged != Staged.yes:
+            raise RuntimeError("This detector is not ready to trigger. "
+                               "Call the stage() method before triggering.")
+        try:
+            timeout = (float(self.cam.acquire_time.get()) + float(self.cam.acquire_period.get())
+                       + TRIGGER_MARGIN)
+        except Exception as exc:   # ECA_DISCONN (192), or not connected: the IOC is gone
+            if "192" in str(exc) or "connect" in str(exc).lower():
+                raise IocLost(self.ioc_watch.message()) from exc
+            raise
+        status = self._status_type(self, timeout=timeout)
+        self._status = status
+        self.ioc_watch.track(status)
+        self._acquisition_signal.put(1, wait=False)
+        self.generate_datum(self._image_name, time.time(), {})
+        return status
+
+    def _acquire_changed(self, value=None, old_value=None, **kwargs):
+        status = self._status
+        if status is None:
+            return
+        if old_value == 1 and value == 0:   # an acquisition just finished
+            self._status = None
+            if not status.done:
+                status.set_finished()
 
 
 class TheDetectorCam(SimDetectorCam_V34):
@@ -108,7 +224,8 @@ def create_adsimdet(config: BeamlineConfig):
         },
         "image",
     ]
-    return ad_creator(config.ad_prefix, name="adsimdet", plugins=plugins)
+    return ad_creator(config.ad_prefix, name="adsimdet", plugins=plugins,
+                      bases=(ReliableSingleTrigger, DetectorBase))
 
 
 def prepare_adsimdet(adsimdet):
@@ -117,18 +234,27 @@ def prepare_adsimdet(adsimdet):
     if missing:
         warnings.warn(f"adsimdet: the IOC has plugins this device does not describe: {missing}")
     adsimdet.read_attrs.append("hdf1")
-    adsimdet.hdf1.create_directory.put(-5)
+    adsimdet.hdf1.create_directory.put(CREATE_DIRECTORY)
     _prime(adsimdet)
     return adsimdet
 
 
 def _prime(adsimdet) -> None:
-    """``ensure_AD_plugin_primed`` with a time limit (it polls forever on a silent IOC)."""
+    """``ensure_AD_plugin_primed`` with a time limit (it polls forever on a silent IOC),
+    checked and repeated until the plugin is primed."""
     errors: list[BaseException] = []
 
     def prime():
+        # apstools primes with a 1 s exposure and gives it 2 s: on a loaded machine
+        # that may end before the frame reaches the plugin, so check and try again
         try:
-            ensure_AD_plugin_primed(adsimdet.hdf1, True)
+            for _ in range(PRIME_ATTEMPTS):
+                ensure_AD_plugin_primed(adsimdet.hdf1, True)
+                if AD_plugin_primed(adsimdet.hdf1):
+                    return
+            raise RuntimeError(
+                f"adsimdet: the HDF5 plugin ({adsimdet.hdf1.prefix}) is still not primed "
+                f"after {PRIME_ATTEMPTS} attempts; check the ADSimDetector IOC's log")
         except BaseException as exc:  # handed to the caller's thread
             errors.append(exc)
 

@@ -62,6 +62,14 @@ class Beamline:
     dot: object
     adsimdet: object | None = None
 
+    def ioc_signals(self) -> dict[str, object]:
+        """One signal per IOC, by the IOC's description (for :class:`~.ioc_loss.SessionIocs`)."""
+        signals = {f"the beamline IOC ({self.config.prefix})": self.I}
+        if self.adsimdet is not None:
+            signals[f"the ADSimDetector IOC ({self.config.ad_prefix})"] = \
+                self.adsimdet.cam.acquire_busy
+        return signals
+
     def namespace(self) -> dict[str, object]:
         """``{session name: device}``; ``adsimdet`` only when it was built."""
         names = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)

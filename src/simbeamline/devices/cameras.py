@@ -15,18 +15,24 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 
 import numpy as np
 from ophyd import Component as Cpt
 from ophyd import Device, EpicsMotor, EpicsSignal, EpicsSignalRO, Signal
-from ophyd.status import DeviceStatus
+from ophyd.utils import InvalidState
 
 from ..catalog.frame_store import FrameStore
+from .ioc_loss import ExplainedStatus, IocLost, IocWatch
 
 #: Seconds allowed on top of the exposure for an acquisition and its frame read-back.
 ACQUIRE_MARGIN = 30.0
+#: Seconds an exposure ``set`` may take before failing (it takes milliseconds).
+SET_TIMEOUT = 10.0
+#: Seconds stage() waits for the IOC's PVs to connect again after it restarted.
+RECONNECT_TIMEOUT = 30.0
 
 
 class ExternalFrame(Signal):
@@ -43,6 +49,27 @@ class ExternalFrame(Signal):
         return description
 
 
+class Exposure(EpicsSignal):
+    """The exposure time: a value the IOC would refuse fails at once, with a clear
+    error (an ophyd ``set`` of a refused value would wait for ever for the readback,
+    and every later ``set`` fail with "Another set() call is still in progress")."""
+
+    def check_value(self, value, **kwargs):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{self.name}: exposure {value!r} must be a positive, finite "
+                             "number of seconds")
+        low, high = self.limits
+        if high > low and value > high:
+            raise ValueError(f"{self.name}: exposure {value!r} s is longer than the "
+                             f"camera's maximum, {high:g} s")
+        super().check_value(value, **kwargs)
+
+    def set(self, value, **kwargs):
+        self.check_value(value)     # in the caller's thread: RE(mv(...)) raises it
+        kwargs.setdefault("timeout", SET_TIMEOUT)
+        return super().set(value, **kwargs)
+
+
 class SpotCamera(Device):
     """A camera of the beamline IOC (``sim:spot:``, ``sim:dot:``).
 
@@ -51,9 +78,13 @@ class SpotCamera(Device):
     Channel Access, writes it as a file under the data directory and records a
     Datum; ``read()`` gives ``<name>_img`` (the datum id; external, shape
     (rows, columns)) and ``<name>_sum`` (hinted). ``exp`` is configuration.
+
+    If the IOC dies during an acquisition, the trigger fails at once with a reason
+    naming it (:class:`~.ioc_loss.IocWatch`); after it restarted, ``stage()`` waits
+    for the camera's PVs to connect again.
     """
 
-    exp = Cpt(EpicsSignal, "exp", kind="config")
+    exp = Cpt(Exposure, "exp", kind="config")
     acquire = Cpt(EpicsSignal, "acquire", put_complete=True, kind="omitted")
     image = Cpt(EpicsSignalRO, "image", auto_monitor=False, kind="omitted")
     width = Cpt(EpicsSignalRO, "width", kind="omitted")
@@ -68,6 +99,7 @@ class SpotCamera(Device):
         self._shape: tuple[int, int] | None = None
         #: seconds allowed on top of the exposure before a hung acquisition is aborted
         self.acquire_margin = ACQUIRE_MARGIN
+        self.ioc_watch = IocWatch(self.acquire, f"the beamline IOC serving {prefix}")
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -77,6 +109,8 @@ class SpotCamera(Device):
         return self._shape
 
     def stage(self):
+        if not self.connected:
+            self.wait_for_connection(timeout=RECONNECT_TIMEOUT)
         self._shape = None  # a restarted IOC may serve another frame size
         self.store.new_resource()
         return super().stage()
@@ -85,18 +119,20 @@ class SpotCamera(Device):
         self.store.close_resource()
         return super().unstage()
 
-    def trigger(self) -> DeviceStatus:
+    def trigger(self) -> ExplainedStatus:
         # the acquiring thread's own time-out (which says why) comes first
-        status = DeviceStatus(self, timeout=float(self.exp.get()) + 2 * self.acquire_margin)
+        status = ExplainedStatus(self, timeout=float(self.exp.get()) + 2 * self.acquire_margin)
+        self.ioc_watch.track(status)
         threading.Thread(target=self._acquire, args=(status,), daemon=True,
                          name=f"{self.name}-acquire").start()
         return status
 
-    def _acquire(self, status: DeviceStatus) -> None:
+    def _acquire(self, status: ExplainedStatus) -> None:
         """Acquire one frame, store it, point ``img`` at it; finish *status* either way."""
         try:
             exposure = float(self.exp.get())
             timeout = exposure + self.acquire_margin
+            frames_before = self.frame_counter.get()
             try:
                 self.acquire.set(1, timeout=timeout).wait(timeout)
             except Exception as exc:
@@ -105,6 +141,9 @@ class SpotCamera(Device):
                     f"{self.name}: the {exposure:g} s acquisition did not finish within "
                     f"{timeout:g} s and was aborted ({exc or type(exc).__name__}); is the "
                     "camera hung? ('simbeamline fault list' shows injected faults)") from exc
+            if self.frame_counter.get() == frames_before:
+                raise RuntimeError(f"{self.acquire.pvname}: the acquisition was aborted "
+                                   "(acquire=0) before its frame was taken")
             rows, columns = self.frame_shape
             flat = self.image.get(timeout=self.acquire_margin)
             if flat is None or np.size(flat) != rows * columns:
@@ -116,7 +155,12 @@ class SpotCamera(Device):
             frame = np.asarray(flat, dtype=np.int32).reshape(rows, columns)
             self.img.put(self.store.write(frame))
         except Exception as exc:  # reported through the status, to the RunEngine
-            status.set_exception(exc)
+            if not self.acquire.connected:
+                exc = IocLost(self.ioc_watch.message())
+            try:
+                status.set_exception(exc)
+            except InvalidState:    # the IOC watch failed it first
+                pass
         else:
             status.set_finished()
 
@@ -134,9 +178,29 @@ def current(prefix: str) -> EpicsSignalRO:
     return EpicsSignalRO(f"{prefix}current", name="I", kind="hinted")
 
 
+class BeamlineMotor(EpicsMotor):
+    """ophyd's ``EpicsMotor`` whose move fails at once, naming the IOC, if the IOC
+    dies during the move (an ``EpicsMotor`` move status would wait for ever)."""
+
+    def __init__(self, prefix="", **kwargs):
+        super().__init__(prefix, **kwargs)
+        self.ioc_watch = IocWatch(self.user_readback, f"the beamline IOC serving {prefix}")
+
+    def move(self, position, wait=True, **kwargs):
+        status = super().move(position, wait=False, **kwargs)
+        self.ioc_watch.track(status)
+        try:
+            if wait:
+                status.wait()
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        return status
+
+
 def motor(prefix: str, axis: str) -> EpicsMotor:
     """The motor record ``<prefix>m:<axis>``, named ``motor_<axis>``."""
-    return EpicsMotor(f"{prefix}m:{axis}", name=f"motor_{axis}")
+    return BeamlineMotor(f"{prefix}m:{axis}", name=f"motor_{axis}")
 
 
 class Shutter(EpicsSignal):

@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from .catalog.tiled_cli import add_tiled_option, apply_tiled_option
 from .control import launcher
 from .control.config import BeamlineConfig, check_prefix
 
@@ -26,6 +27,8 @@ DELEGATED = {
     "demo": ("simbeamline.demo", "main", "run a short demo session; write PNGs and print run uids"),
     "ipython": ("simbeamline.session", "ipython_main", "open IPython with the beamline profile"),
     "export": ("simbeamline.export.cli", "main", "export a run as TIFF, HDF5 or EDF files"),
+    "catalog": ("simbeamline.catalog.tiled_cli", "main",
+                "sync runs into Tiled, check Tiled against the embedded catalog"),
 }
 
 
@@ -60,9 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     start = sub.add_parser("start", help="start the IOCs; return when every one answers")
     start.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    add_tiled_option(start)
     sub.add_parser("stop", help="stop the IOCs and supervisord")
     restart = sub.add_parser("restart", help="stop, then start")
     restart.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
+    add_tiled_option(restart)
     sub.add_parser("status", help="show each IOC's state; exit 1 unless all answer")
     for name, (_, _, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False)
@@ -101,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     # sub-commands run in this process and in its children: export the choice
     os.environ.update(config.as_env())
+    apply_tiled_option(args, parser)
     try:
         if args.command in DELEGATED:
             module, function, _ = DELEGATED[args.command]

@@ -34,8 +34,9 @@ STARTUP_LINE = ("from simbeamline.session import session_namespace; "
 _sessions: dict[BeamlineConfig, dict] = {}
 
 
-def run_engine(db, *, progress: bool = True, table_and_plots: bool = True):
-    """A RunEngine that stores every document in *db*, continues *db*'s scan_id,
+def run_engine(db, *, progress: bool = True, table_and_plots: bool = True, config=None):
+    """A RunEngine that stores every document in *db* (and in *config*'s Tiled server,
+    if it has one: :mod:`simbeamline.catalog.tiled`), continues *db*'s scan_id,
     shows a LiveTable/LivePlot/grid picture (BestEffortCallback) and a progress bar
     on moves. Returns ``(RE, bec)``."""
     from bluesky import RunEngine
@@ -43,9 +44,11 @@ def run_engine(db, *, progress: bool = True, table_and_plots: bool = True):
     from bluesky.utils import ProgressBarManager
 
     from .catalog.store import record_runs
+    from .catalog.tiled import record_runs_in_tiled
 
     RE = RunEngine({})
     record_runs(RE, db)
+    record_runs_in_tiled(RE, config)
     bec = BestEffortCallback()
     if not table_and_plots:
         bec.disable_table()
@@ -77,7 +80,8 @@ def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = 
     config = ca_env.apply_client_env(config)
     db = open_db(config)  # first: an unwritable catalog directory is reported before any CA work
     beamline = build_beamline(config, adsim=adsim)
-    RE, bec = run_engine(db, progress=move_progress, table_and_plots=table_and_plots)
+    RE, bec = run_engine(db, progress=move_progress, table_and_plots=table_and_plots,
+                         config=config)
     return dict(_tools(), RE=RE, bec=bec, db=db, cat=db.v2, beamline=beamline,
                 config=config, **beamline.namespace())
 

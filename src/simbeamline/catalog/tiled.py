@@ -71,11 +71,23 @@ def connect(config: BeamlineConfig, service: CatalogService | None = None, role:
     return from_uri(service.tiled_uri, api_key=key, timeout=httpx.Timeout(HTTP_TIMEOUT))
 
 
+def directory_resource_path(doc: dict) -> dict:
+    """A Resource whose file template starts with the directory (``%s%s_%6.6d.h5``, the
+    AD_HDF5 specs) names its directory with a trailing ``/``, as the databroker handler
+    joins it; Tiled concatenates URI and template verbatim. A copy: the embedded
+    catalog gets the document unchanged."""
+    template = doc.get("resource_kwargs", {}).get("template", "")
+    if template.startswith("%s%s") and not doc.get("resource_path", "").endswith("/"):
+        doc = {**doc, "resource_path": doc["resource_path"] + "/"}
+    return doc
+
+
 def tiled_writer(client, **kwargs):
     """bluesky-tiled-plugins' TiledWriter on *client* (a sibling of ``db.insert``)."""
     from bluesky_tiled_plugins import TiledWriter
 
-    return TiledWriter(client, **kwargs)
+    patches = kwargs.pop("patches", {})
+    return TiledWriter(client, patches={"resource": directory_resource_path, **patches}, **kwargs)
 
 
 class TiledRecorder:

@@ -37,6 +37,7 @@ class ExternalFrame(Signal):
         description[self.name].update(
             dtype="array",
             shape=list(self.parent.frame_shape),
+            dtype_numpy=np.dtype(np.int32).str,  # the frame files' dtype (Tiled reads it)
             external="FILESTORE:",
             source=f"PV:{self.parent.image.pvname}",
         )

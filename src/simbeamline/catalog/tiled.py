@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 #: minute (the run is safe in the embedded catalog and ``sync`` copies it later).
 RETRY_ATTEMPTS = 2
 RETRY_TIMEOUT = 5.0
-#: Seconds an HTTP request to Tiled may take.
-HTTP_TIMEOUT = 20.0
+#: Seconds an HTTP request to Tiled may take (generous: a busy small machine is slow,
+#: and a server that is down refuses at once).
+HTTP_TIMEOUT = 60.0
 
 
 class TiledUnavailable(UserWarning):

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ..control.config import BeamlineConfig
-from .tiled import TiledKeyError, connect, identity, tiled_writer
+from .tiled import TiledKeyError, _reason, connect, identity, tiled_writer
 
 #: Descriptor keys compared (the stream node's metadata in Tiled is the descriptor).
 DESCRIPTOR_KEYS = ("uid", "time", "data_keys", "configuration", "hints", "object_classes")
@@ -142,16 +142,14 @@ def compare_stream(stream, tiled_stream, name: str) -> list[str]:
                                                               descriptor.get(key))):
             problems.append(f"{name}: descriptor {key} differs")
     data = stream.read()
+    try:
+        tiled_data = tiled_stream.read()   # the whole stream, frames included, in one go
+    except Exception as err:  # the server could not read it (a missing file, ...)
+        return problems + [f"{name}: unreadable in Tiled ({_reason(err)})"]
     for field in list(data.data_vars) + ["time"]:
-        if field not in tiled_stream:
+        if field not in tiled_data.variables:
             problems.append(f"{name}/{field}: missing in Tiled")
-            continue
-        try:
-            values = tiled_stream[field].read()
-        except Exception as err:  # the server could not read it (a missing file, ...)
-            problems.append(f"{name}/{field}: unreadable in Tiled ({type(err).__name__})")
-            continue
-        if not _same(data[field].values, values):
+        elif not _same(data[field].values, tiled_data[field].values):
             problems.append(f"{name}/{field}: values differ")
     return problems
 

@@ -96,13 +96,13 @@ REMOTE_READER = r"""
 import json, sys
 from tiled.client import from_uri
 from tiled.queries import Key
-from bluesky_tiled_plugins.queries import TimeRange
+from bluesky_tiled_plugins.queries import ScanID, TimeRange
 uri, key, uid, scan_id = sys.argv[1:5]
 c = from_uri(uri, api_key=key)
 frame = c[uid]['primary']['spot_img'][3]
 table = c[uid]['primary'].read()
-by_scan = list(c.search(Key('scan_id') == int(scan_id)))
-by_sample = list(c.search(Key('sample') == 'remote-sample'))
+by_scan = list(c.search(ScanID(int(scan_id))))
+by_sample = list(c.search(Key('start.sample') == 'remote-sample'))
 t = c[uid].metadata['start']['time']
 by_time = list(c.search(TimeRange(since=t - 1, until=t + 1)))
 loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('simbeamline', 'databroker', 'ophyd'))
@@ -198,7 +198,7 @@ def test_tiled_killed_mid_scan_then_sync_and_check(session, tiled_beamline, capf
     assert [w.category for w in caught if w.category is TiledUnavailable] == [TiledUnavailable]
     assert "Traceback" not in err
     assert len(list(ns["db"][uid].data("spot_img"))) == 6      # complete in the embedded catalog
-    wait_for(lambda: catalog_service.tiled_answers(service), 60, "Tiled to answer again")
+    wait_for(lambda: catalog_service.tiled_answers(service), 300, "Tiled to answer again")
 
     scan_id = ns["db"][uid].start["scan_id"]
     report = tiled_sync.sync(config)
@@ -228,13 +228,20 @@ def test_postgres_restarted_under_running_server(session, tiled_beamline):
 
 WRITE_RUNS = r"""
 import json
+from bluesky.plans import count
+from simbeamline.catalog.store import open_db
+from simbeamline.control import ca_env
 from simbeamline.control.config import BeamlineConfig
-from simbeamline.session import build_session
-ns = build_session(BeamlineConfig.from_env(), adsim=False, table_and_plots=False,
-                   move_progress=False)
-RE = ns["RE"]
-RE(ns["mv"](ns["spot"].exp, 0.005))
-uids = [RE(ns["count"]([ns["spot"], ns["I"]], num=3))[0] for _ in range(2)]
+from simbeamline.devices import cameras
+from simbeamline.session import run_engine
+config = ca_env.apply_client_env(BeamlineConfig.from_env())
+RE, _ = run_engine(open_db(config), progress=False, table_and_plots=False, config=config)
+spot = cameras.spot_camera(config.prefix, "spot", config.data_dir)
+I = cameras.current(config.prefix)
+for device in (spot, I):
+    device.wait_for_connection(timeout=120)
+spot.exp.put(0.005)
+uids = [RE(count([spot, I], num=3))[0] for _ in range(2)]
 print(json.dumps(uids))
 """
 
@@ -264,7 +271,7 @@ def test_three_beamlines_write_concurrently_into_one_tiled(beamline, tiled_beaml
         written[b.prefix] = set(json.loads(out.strip().splitlines()[-1]))
     client = reader(config, service)
     for prefix, uids in written.items():
-        found = set(client.search(Key("beamline_prefix") == prefix))
+        found = set(client.search(Key("start.beamline_prefix") == prefix))
         assert uids <= found, f"{prefix}: runs missing from Tiled"
         others = set().union(*(u for p, u in written.items() if p != prefix))
         assert not found & others, f"{prefix}: another beamline's runs"

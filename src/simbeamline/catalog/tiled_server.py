@@ -293,6 +293,9 @@ def server_config(config: BeamlineConfig, service: CatalogService, dbs: dict[str
                 "writable_storage": [files.as_uri(), dbs["storage"]],
                 "readable_storage": readable_dirs(config),
                 "init_if_not_exists": True,
+                # the client is then bluesky-tiled-plugins' CatalogOfBlueskyRuns, whose
+                # search takes ScanID, TimeRange, ... queries
+                "specs": [{"name": "CatalogOfBlueskyRuns", "version": "3.0"}],
             },
         }],
         # run.documents() (catalog sync and check) asks for this format

@@ -121,10 +121,19 @@ class TiledRecorder:
         if self._run_uid is None or self._writer is None:
             return
         try:
-            self._writer(name, doc)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self._writer(name, doc)
         except Exception as err:
             self._give_up(err)
             return
+        # event_model's RunRouter turns a failure on the start document into a warning
+        failed = [w for w in caught if "when RunRouter passed it" in str(w.message)]
+        if failed:
+            self._give_up(RuntimeError(str(failed[0].message).split(" when ")[0]))
+            return
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if name == "stop":
             self._run_uid = None
 

@@ -215,15 +215,19 @@ def test_postgres_restarted_under_running_server(session, tiled_beamline):
     config, service = tiled_beamline
     rpc = launcher._rpc(config)
     old = program_pid(config, catalog_service.POSTGRES_PROGRAM)
+    server = program_pid(config, catalog_service.TILED_PROGRAM)
     rpc.supervisor.stopProcess(catalog_service.POSTGRES_PROGRAM, True)
     rpc.supervisor.startProcess(catalog_service.POSTGRES_PROGRAM, True)
     assert program_pid(config, catalog_service.POSTGRES_PROGRAM) != old
+    wait_for(lambda: catalog_service._port_open(service.host, service.pg_port), 120,
+             "PostgreSQL to accept connections again")
     ns = session
     with warnings.catch_warnings():
         warnings.simplefilter("error", TiledUnavailable)
         uid, = ns["RE"](ns["count"]([ns["spot"], ns["I"]], num=2))
     frame = reader(config, service)[uid]["primary"]["spot_img"][1]
     np.testing.assert_array_equal(frame, list(ns["db"][uid].data("spot_img"))[1])
+    assert program_pid(config, catalog_service.TILED_PROGRAM) == server  # same server process
 
 
 WRITE_RUNS = r"""

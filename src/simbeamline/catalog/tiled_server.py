@@ -287,7 +287,7 @@ def server_config(config: BeamlineConfig, service: CatalogService, dbs: dict[str
         "database": {"uri": dbs["authn"], "init_if_not_exists": True},
         "trees": [{
             "path": "/",
-            "tree": "catalog",
+            "tree": "simbeamline.catalog.tiled_server:catalog_tree",
             "args": {
                 "uri": dbs["catalog"],
                 "writable_storage": [files.as_uri(), dbs["storage"]],
@@ -318,6 +318,24 @@ def run_tiled(config: BeamlineConfig, service: CatalogService) -> None:
           f"{api_key(config, service, 'writer')[:8]}..., reader key "
           f"{api_key(config, service, 'reader')[:8]}...)", flush=True)
     os.execv(tiled, [tiled, "serve", "config", str(path)])
+
+
+def catalog_tree(**kwargs):
+    """Tiled's SQL catalog (``tiled.catalog.from_uri``) whose connection pool tests a
+    connection before using it (``pool_pre_ping``), so the server survives a restart of
+    PostgreSQL underneath it (Tiled 0.2.20 hard-codes False for the catalog's pool)."""
+    from tiled.catalog import adapter
+
+    settings_class = adapter.DatabaseSettings
+
+    def pre_pinging_settings(**settings):
+        return settings_class(**{**settings, "pool_pre_ping": True})
+
+    adapter.DatabaseSettings = pre_pinging_settings
+    try:
+        return adapter.from_uri(**kwargs)
+    finally:
+        adapter.DatabaseSettings = settings_class
 
 
 class KeysOnly(InternalAuthenticator):

@@ -157,17 +157,22 @@ def test_unwritable_catalog_directory_is_reported_at_start_up(beamline, tmp_path
 
 
 def test_profile_with_iocs_down_prints_one_message(beamline, tmp_path):
-    """The IPython profile, started with no IOC answering its prefix: one message, no traceback."""
-    env = {**private_config(beamline, tmp_path / "data").as_env(),
+    """The IPython profile, started with no IOC answering its prefix: one message, no
+    traceback, and the stored runs browsable (``db``, ``cat``, ``RE``) without IOCs."""
+    config = private_config(beamline, tmp_path / "data")
+    stored = run_child(WRITE_SIM_RUN, config)["uid"]
+    env = {**config.as_env(),
            "SIMBEAMLINE_PREFIX": "nobody:", "SIMBEAMLINE_RUN_DIR": str(tmp_path / "run")}
     import os
 
     result = subprocess.run(
         [sys.executable, "-m", "simbeamline.cli", "ipython", "--no-start", "--colors=nocolor",
-         "-c", "print('spot' in globals(), 'np' in globals())"],
+         "-c", "print('spot' in globals(), 'np' in globals(), 'RE' in globals(), "
+               "db[-1].start['uid'], list(cat))"],
         env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "False True" in result.stdout
+    assert "False True True" in result.stdout
+    assert f"{stored} ['{stored}']" in result.stdout
     assert "Traceback" not in result.stderr + result.stdout
     assert "does not answer" in result.stderr
     assert "start" in result.stderr

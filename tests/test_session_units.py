@@ -102,3 +102,36 @@ def test_document_helpers():
     cycle.__context__ = RuntimeError("b")
     cycle.__context__.__context__ = cycle
     assert failing_file(cycle) is None
+
+
+@pytest.mark.parametrize("backend, environ, says", [
+    ("TkAgg", {"DISPLAY": ":0"}, None),                      # a window opens: nothing to say
+    ("agg", {}, None),                                       # no display: files are the way
+    ("agg", {"DISPLAY": ":0"}, "python3-tk"),                # display, no GUI toolkit
+    ("agg", {"WAYLAND_DISPLAY": "wayland-0"}, "PyQt6"),
+    ("agg", {"DISPLAY": ":0", "MPLBACKEND": "Agg"}, "unset it"),
+])
+def test_no_window_hint_says_why_plots_open_no_window(backend, environ, says):
+    from simbeamline.session import no_window_hint
+
+    hint = no_window_hint(backend, environ)
+    assert (hint is None) if says is None else (says in hint)
+
+
+def test_sessions_read_with_ophyd_budgets_that_survive_a_busy_host(tmp_path):
+    """A fresh process that builds the beamline gives its signals the patient budgets
+    (checked on a signal made afterwards, so no IOC is needed)."""
+    import subprocess
+    import sys
+
+    code = ("from simbeamline.devices.beamline import patient_ophyd_defaults, READ_TIMEOUT\n"
+            "patient_ophyd_defaults()\n"
+            "from ophyd import EpicsSignalRO\n"
+            "s = EpicsSignalRO('nobody:x', name='x')\n"
+            "patient_ophyd_defaults()  # a second call, after a signal exists, is harmless\n"
+            "assert s.timeout == READ_TIMEOUT, s.timeout\n"
+            "print(s.timeout, s.connection_timeout)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["10.0", "5.0"]

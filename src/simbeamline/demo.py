@@ -7,10 +7,11 @@ Fermat-spiral scan of ``dot``, and a count of ``adsimdet`` when its IOC is up.
 Every run goes to the persistent catalog; the pictures are drawn from the catalog
 (so they prove the runs and frame files were stored) into PNG files:
 
-- ``spot_frame.png``  one frame at high exposure, pixel for pixel (no axes);
+- ``spot_frame.png``  one frame at high exposure, pixel for pixel (viridis: brighter is more);
 - ``spot_mean.png``   one low-exposure frame beside the mean of the stack;
-- ``spot_grid.png``   the 5 x 5 grid of frames, titled with motor positions;
-- ``dot_spiral.png``  tricontour maps of the spiral scan, raw and normalised by I.
+- ``spot_grid.png``   the 5 x 5 grid of frames, each titled with its x and y;
+- ``dot_spiral.png``  tricontour maps of the spiral scan over the dot motors, raw and
+  normalised by I, with the measured points.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def main(argv: list[str]) -> int:
     print(f"Pictures in {out}:")
     for path in pictures:
         print(f"  {path}")
-    print("Next: `simbeamline ipython`, then for example  h = db[-1]; h.table()")
+    print("Next: `./run ipython` in the repository (`simbeamline ipython` with .venv/bin on "
+          "PATH), then for example  h = db[-1]; h.table()")
     return 0
 
 
@@ -157,6 +159,15 @@ def run_session(ns: dict) -> dict[str, str]:
     return uids
 
 
+def _show_frame(fig, ax, frame, title: str, **limits) -> None:
+    """*frame* on *ax* with pixel axes and a colour bar in counts."""
+    art = ax.imshow(frame, **limits)
+    ax.set_title(title)
+    ax.set_xlabel("column (pixel)")
+    ax.set_ylabel("row (pixel)")
+    fig.colorbar(art, ax=ax, label="counts")
+
+
 def draw_pictures(ns: dict, uids: dict[str, str], out: Path) -> list[Path]:
     """Draw the PNGs from the catalog (as the tutorials read it); return their paths."""
     import matplotlib.pyplot as plt
@@ -169,16 +180,14 @@ def draw_pictures(ns: dict, uids: dict[str, str], out: Path) -> list[Path]:
 
     frame, = db[uids["spot count, high exposure"]].data("spot_img")
     paths.append(out / "spot_frame.png")
-    plt.imsave(paths[-1], frame, cmap="viridis")
+    plt.imsave(paths[-1], frame, cmap="viridis")  # the detector's picture, pixel for pixel
 
     h_stack = db[uids["spot count, low exposure"]]
     stack = np.stack(h_stack.data("spot_img"))
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    vmin, vmax = stack.min(), stack.max()
-    ax1.imshow(stack[0], vmin=vmin, vmax=vmax)
-    ax2.imshow(stack.mean(axis=0), vmin=vmin, vmax=vmax)
-    ax1.set_title(f"1 frame ({LOW_EXPOSURE} s)")
-    ax2.set_title(f"mean of {len(stack)} frames")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+    limits = dict(vmin=stack.min(), vmax=stack.max())
+    _show_frame(fig, ax1, stack[0], f"spot, 1 frame ({LOW_EXPOSURE} s)", **limits)
+    _show_frame(fig, ax2, stack.mean(axis=0), f"mean of {len(stack)} frames", **limits)
     paths.append(out / "spot_mean.png")
     fig.savefig(paths[-1], dpi=100)
     plt.close(fig)
@@ -190,10 +199,12 @@ def draw_pictures(ns: dict, uids: dict[str, str], out: Path) -> list[Path]:
         ax.axis("off")
         arts.append(ax.imshow(data["spot_img"]))
         lo, hi = min(lo, data["spot_img"].min()), max(hi, data["spot_img"].max())
-        ax.set_title(f'({data["motor_spotx"]:.0f}, {data["motor_spoty"]:.0f})',
+        ax.set_title(f'x={data["motor_spotx"]:.0f}, y={data["motor_spoty"]:.0f}',
                      size="xx-small", pad=2)
     for art in arts:
         art.set_clim(lo, hi)
+    fig.suptitle("spot over a 5 x 5 grid: x = motor_spotx, y = motor_spoty", size="small")
+    fig.colorbar(arts[0], ax=ax_arr, shrink=0.6, label="counts")
     paths.append(out / "spot_grid.png")
     fig.savefig(paths[-1], dpi=100)
     plt.close(fig)
@@ -207,12 +218,18 @@ def draw_pictures(ns: dict, uids: dict[str, str], out: Path) -> list[Path]:
         rows.append({"x": data["motor_dotx"], "y": data["motor_doty"], "c": c,
                      "c_normed": c / data["I"]})
     df = pd.DataFrame(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    for ax, column, title in zip(axes, ("c", "c_normed"), ("un normalized", "normalized by I")):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    panels = (("c", "un normalized", "mean bright-pixel counts"),
+              ("c_normed", "normalized by I", "mean bright-pixel counts / mA"))
+    for ax, (column, title, unit) in zip(axes, panels):
         ax.tricontour(df["x"], df["y"], df[column], 10, linewidths=0.5, colors="k")
-        ax.tricontourf(df["x"], df["y"], df[column], 10)
-        ax.set_title(title)
+        filled = ax.tricontourf(df["x"], df["y"], df[column], 10)
+        ax.plot(df["x"], df["y"], ".", color="w", markersize=2)
+        ax.set_title(f"dot spiral, {title}")
+        ax.set_xlabel("motor_dotx")
+        ax.set_ylabel("motor_doty")
         ax.set_aspect("equal")
+        fig.colorbar(filled, ax=ax, label=unit)
     paths.append(out / "dot_spiral.png")
     fig.savefig(paths[-1], dpi=100)
     plt.close(fig)

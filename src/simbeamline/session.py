@@ -14,6 +14,7 @@ opens IPython with that profile.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -75,23 +76,34 @@ def _tools() -> dict:
 def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = None,
                   table_and_plots: bool = True, move_progress: bool = True) -> dict:
     """Build a fresh session namespace; raises BeamlineNotRunning or CatalogDirError."""
+    config = ca_env.apply_client_env(config)
+    # the catalog first: an unwritable catalog directory is reported before any CA work
+    namespace = offline_session(config, table_and_plots=table_and_plots,
+                                move_progress=move_progress)
+    beamline = build_beamline(config, adsim=adsim)
+    return dict(namespace, beamline=beamline, **beamline.namespace())
+
+
+def offline_session(config: BeamlineConfig, *, table_and_plots: bool = True,
+                    move_progress: bool = True) -> dict:
+    """The session without devices: ``RE``, ``bec``, ``db``, ``cat`` and the tools, for
+    browsing stored runs (or running plans of simulated devices) while the IOCs are down.
+    Raises CatalogDirError."""
     from .catalog.store import open_db
 
-    config = ca_env.apply_client_env(config)
-    db = open_db(config)  # first: an unwritable catalog directory is reported before any CA work
-    beamline = build_beamline(config, adsim=adsim)
+    db = open_db(config)
     RE, bec = run_engine(db, progress=move_progress, table_and_plots=table_and_plots,
                          config=config)
-    return dict(_tools(), RE=RE, bec=bec, db=db, cat=db.v2, beamline=beamline,
-                config=config, **beamline.namespace())
+    return dict(_tools(), RE=RE, bec=bec, db=db, cat=db.v2, config=config)
 
 
 def session_namespace(config: BeamlineConfig | None = None) -> dict:
     """The session of this process (built on first use), for ``globals().update(...)``.
 
-    When the IOCs are down or the catalog directory is unwritable, prints ONE message
-    saying what to do and returns only the libraries and plans (no traceback: this
-    runs from IPython start-up files and ``%run``).
+    When the IOCs are down, prints ONE message saying what to do and returns the
+    session without devices (``RE``, ``db``, ``cat``: stored runs need no IOC). When the
+    catalog directory is unwritable, says so and returns only the libraries and plans.
+    No traceback either way: this runs from IPython start-up files and ``%run``.
     """
     config = config or BeamlineConfig.from_env()
     if config in _sessions:
@@ -99,9 +111,15 @@ def session_namespace(config: BeamlineConfig | None = None) -> dict:
     try:
         namespace = build_session(config)
     except BeamlineNotRunning as err:
-        print(f"simbeamline: {err}.\nThen reload the session: "
-              "%run scripts/beamline_configuration.py (or restart IPython).", file=sys.stderr)
-        return _tools()
+        print(f"simbeamline: {err}.\nStored runs are here meanwhile (db, cat); then reload "
+              "the session: %run scripts/beamline_configuration.py (or restart IPython).",
+              file=sys.stderr)
+        try:
+            namespace = offline_session(config)
+        except CatalogDirError:
+            return _tools()
+        _matplotlib_interactive()
+        return namespace
     except CatalogDirError as err:
         print(f"simbeamline: {err}.", file=sys.stderr)
         return _tools()
@@ -111,16 +129,35 @@ def session_namespace(config: BeamlineConfig | None = None) -> dict:
 
 
 def _matplotlib_interactive() -> None:
-    """Turn on interactive plotting when IPython runs with a GUI-capable backend."""
+    """In IPython, turn on interactive plotting; say once why no window can open when a
+    display is there but matplotlib found no GUI toolkit for it."""
     try:
         from IPython import get_ipython
     except ImportError:
         return
-    shell = get_ipython()
-    if shell is not None:
-        import matplotlib.pyplot as plt
+    if get_ipython() is None:
+        return
+    import matplotlib.pyplot as plt
 
-        plt.ion()
+    hint = no_window_hint(plt.get_backend(), os.environ)
+    if hint:
+        print(f"simbeamline: {hint}", file=sys.stderr)
+    plt.ion()
+
+
+def no_window_hint(backend: str, environ) -> str | None:
+    """Why ``plt.show()`` opens no window although a display is there, and what to do; None
+    when there is nothing to say (a GUI backend, or no display at all, where files are
+    the way: ``plt.savefig``)."""
+    display = environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")
+    if not display or backend.lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        return None
+    if environ.get("MPLBACKEND"):
+        return (f"MPLBACKEND={environ['MPLBACKEND']} makes matplotlib draw to files only, "
+                "although a display is there; unset it to see plot windows")
+    return ("a display is there, but matplotlib found no GUI toolkit, so plots open no "
+            "window: install Tk for this Python (Debian/Ubuntu: apt install python3-tk) or "
+            "`.venv/bin/pip install PyQt6`, then restart IPython; meanwhile plt.savefig works")
 
 
 def _profile_dir(config: BeamlineConfig) -> Path:
@@ -171,5 +208,5 @@ def ipython_main(argv: list[str]) -> int:
     return 0
 
 
-__all__ = ["build_session", "session_namespace", "ipython_main", "run_engine",
+__all__ = ["build_session", "offline_session", "session_namespace", "ipython_main", "run_engine",
            "BeamlineNotRunning", "how_to_start"]

@@ -18,6 +18,9 @@ from ..control.config import BeamlineConfig
 CONNECT_TIMEOUT = 10.0
 #: Seconds to wait for the ADSimDetector to answer before leaving it out.
 ADSIM_PROBE_TIMEOUT = 3.0
+#: ophyd's time budgets for one read and one connection (its defaults: 2 s and 1 s).
+READ_TIMEOUT = 10.0
+SIGNAL_CONNECT_TIMEOUT = 5.0
 
 
 class BeamlineNotRunning(RuntimeError):
@@ -76,6 +79,24 @@ def adsim_answers(config: BeamlineConfig, timeout: float = ADSIM_PROBE_TIMEOUT) 
     return pv_answers(ready, timeout=timeout)
 
 
+def patient_ophyd_defaults() -> None:
+    """Give ophyd's reads and connections time to answer on a busy host.
+
+    ophyd's 2 s read budget fails reads (``ReadTimeoutError``) when a small machine
+    runs many beamlines or sessions at once, as a classroom does; worse, EpicsMotor
+    reads its limit switches inside the end-of-move callback, and a read that times
+    out there leaves the move's status unfinished forever. Takes effect only before
+    the process's first EPICS signal: a user who made signals earlier keeps theirs.
+    """
+    from ophyd.signal import EpicsSignalBase
+
+    try:
+        EpicsSignalBase.set_defaults(timeout=READ_TIMEOUT,
+                                     connection_timeout=SIGNAL_CONNECT_TIMEOUT)
+    except RuntimeError:
+        pass   # signals exist already; their defaults stay
+
+
 def build_beamline(config: BeamlineConfig | None = None, *, adsim: bool | None = None,
                    timeout: float = CONNECT_TIMEOUT) -> Beamline:
     """Create and connect every device of *config*'s beamline.
@@ -85,6 +106,7 @@ def build_beamline(config: BeamlineConfig | None = None, *, adsim: bool | None =
     start the IOCs) when the beamline IOC does not answer.
     """
     config = ca_env.apply_client_env(config)  # before ophyd/pyepics connect
+    patient_ophyd_defaults()
     from . import cameras
 
     frames_root = check_writable(config.data_dir, "data directory")

@@ -86,12 +86,16 @@ def event_datetime(event: dict) -> _dt.datetime:
     return _dt.datetime.fromtimestamp(event["time"])
 
 
+#: How to ask for replacing files, in the words of both interfaces.
+OVERWRITE_HINT = "--overwrite on the command line, overwrite=True in Python"
+
+
 def refuse_existing(path: Path, overwrite: bool) -> None:
     """Raise FileExistsError naming *path* if it exists and *overwrite* is false."""
     if not overwrite and path.exists():
         raise FileExistsError(
             f"{str(path)!r} exists; nothing was replaced. Choose another directory "
-            "or template, or pass overwrite=True (--overwrite) to replace it"
+            f"or template, or replace it ({OVERWRITE_HINT})"
         )
 
 
@@ -211,8 +215,8 @@ class RunExporter(DocumentRouter):
             missing = isinstance(failed, FileNotFoundError)
             what = (f"file {failed.filename} is missing" if missing else
                     f"file {failed.filename} cannot be read ({failed.strerror or failed})")
-            todo = ("restore the file, or if the run's data directory moved, pass "
-                    "root_map={old_root: new_root}" if missing else
+            todo = ("restore the file (if the run's data directory moved, open the catalog "
+                    "with root_map={old_root: new_root} in Python)" if missing else
                     "make the file readable (permissions, a complete copy)")
         return (f"cannot export event {event.get('seq_num')} of run {uid}: {what}; "
                 f"{todo}, then export again{self._failure_note()}")
@@ -343,7 +347,7 @@ class FrameExporter(RunExporter):
         if not self.written:
             return " (no file of this run was written)"
         return (f" ({len(self.written)} earlier file{'s' * (len(self.written) != 1)} of this "
-                "run stay; export again with overwrite=True, --overwrite, to replace them)")
+                f"run stay; to replace them, export again with {OVERWRITE_HINT})")
 
     def _write_new(self, path: Path, frame, metadata, event):
         """Write one frame file. Without overwrite it is created exclusively ('x': never
@@ -361,8 +365,8 @@ class FrameExporter(RunExporter):
             if target != path:
                 raise
             raise FileExistsError(
-                f"{str(path)!r} appeared while exporting; nothing was replaced. Pass "
-                "overwrite=True to replace it"
+                f"{str(path)!r} appeared while exporting; nothing was replaced. To "
+                f"replace it: {OVERWRITE_HINT}"
             ) from None
         except BaseException:
             target.unlink(missing_ok=True)   # no half-written file left behind

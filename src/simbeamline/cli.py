@@ -90,7 +90,7 @@ def print_status(config: BeamlineConfig) -> bool:
     for name, s in states.items():
         answer = "answers" if s["answers"] else "no answer"
         pid = f"pid {s['pid']}" if s["pid"] else ""
-        print(f"{name:<10} {s['state']:<12} {pid:<11} {s['address']:<17} {s['ready_pv']}: {answer}")
+        print(f"{name:<16} {s['state']:<12} {pid:<11} {s['address']:<17} {s['ready_pv']}: {answer}")
     return all(s["answers"] for s in states.values())
 
 

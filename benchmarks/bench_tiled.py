@@ -132,27 +132,30 @@ def main() -> None:
     os.environ.setdefault("SIMBEAMLINE_TILED", "postgres")
     warnings.simplefilter("ignore")
     rows = []
+    print(f"| measurement (median of {args.repeat}) | baseline | other | other / baseline |")
+    print("|---|---|---|---|")
+
+    def row(what, base_s, other, other_s):
+        rows.append(what)
+        print(f"| {what} vs {other} | {base_s * 1e3:.2f} ms | {other_s * 1e3:.2f} ms "
+              f"| {other_s / base_s:.2f}x |", flush=True)
+
     try:
         launcher.start(config, timeout=120)
         ns = build_session(config, adsim=False, table_and_plots=False, move_progress=False)
         alone, both = per_event(ns, config, args.events, args.repeat)
-        rows.append(("per event, count of spot: embedded alone", alone, "embedded + Tiled", both))
+        row("per event, count of spot: embedded alone", alone, "embedded + Tiled", both)
         load, http = frame_read(ns, config, args.repeat * 4)
-        rows.append(("one frame: np.load of the file", load, "Tiled over HTTP", http))
+        row("one frame: np.load of the file", load, "Tiled over HTTP", http)
         written = 0
         for size in sorted(args.sizes):
             fill_catalogs(config, size - written, 100_000 + written)
             written = size
             msgpack, tiled = find_by_scan_id(config, 100_000 + size // 2, args.repeat)
-            rows.append((f"find by scan_id, {size} runs: msgpack", msgpack, "Tiled/PostgreSQL", tiled))
+            row(f"find by scan_id, {size} runs: msgpack", msgpack, "Tiled/PostgreSQL", tiled)
     finally:
         launcher.stop(config)
         shutil.rmtree(base, ignore_errors=True)
-    print(f"| measurement (median of {args.repeat}) | baseline | other | other / baseline |")
-    print("|---|---|---|---|")
-    for what, base_s, other, other_s in rows:
-        print(f"| {what} vs {other} | {base_s * 1e3:.2f} ms | {other_s * 1e3:.2f} ms "
-              f"| {other_s / base_s:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -178,11 +178,11 @@ def test_tiled_killed_mid_scan_then_sync_and_check(session, tiled_beamline, capf
 
     def kill_tiled_at_third_event(name, doc):
         if name == "event" and doc["seq_num"] == 3:
-            os.kill(program_pid(config, catalog_service.TILED_PROGRAM), signal.SIGKILL)
-            try:  # keep it down for the rest of the scan (supervisord would restart it)
-                rpc.supervisor.stopProcess(catalog_service.TILED_PROGRAM, True)
-            except Exception:
-                pass  # already exited: stopping it is then not needed
+            # freeze it, tell supervisord not to restart it, then kill it outright
+            pid = program_pid(config, catalog_service.TILED_PROGRAM)
+            os.kill(pid, signal.SIGSTOP)
+            rpc.supervisor.stopProcess(catalog_service.TILED_PROGRAM, False)
+            os.kill(pid, signal.SIGKILL)
 
     RE, ns = session["RE"], session
     token = RE.subscribe(kill_tiled_at_third_event)
@@ -193,6 +193,8 @@ def test_tiled_killed_mid_scan_then_sync_and_check(session, tiled_beamline, capf
             uid, = RE(ns["count"]([ns["spot"], ns["I"]], num=6))
     finally:
         RE.unsubscribe(token)
+        wait_for(lambda: rpc.supervisor.getProcessInfo(catalog_service.TILED_PROGRAM)[
+            "statename"] in ("STOPPED", "EXITED", "FATAL"), 60, "the killed Tiled to be stopped")
         rpc.supervisor.startProcess(catalog_service.TILED_PROGRAM, True)
     err = capfd.readouterr().err
     assert [w.category for w in caught if w.category is TiledUnavailable] == [TiledUnavailable]

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from simbeamline.control import launcher
+from simbeamline.control.catalog_service import CatalogService
 from simbeamline.control.config import BeamlineConfig
 
 COMPOSE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
@@ -20,7 +21,8 @@ def test_compose_services_match_the_launcher():
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
     defaults = BeamlineConfig()
-    assert set(services) == {ioc.name for ioc in launcher.iocs(defaults)}
+    catalog = CatalogService.parse("postgres", {})
+    assert set(services) == {ioc.name for ioc in launcher.iocs(defaults)} | set(catalog.programs)
     for ioc in launcher.iocs(defaults):
         service = services[ioc.name]
         module = re.search(r"python -m ([\w.]+)", service["command"]).group(1)
@@ -32,3 +34,20 @@ def test_compose_services_match_the_launcher():
     adsim_env = services["adsim"]["environment"]
     assert adsim_env["SIMBEAMLINE_AD_PREFIX"] == defaults.ad_prefix
     assert adsim_env["EPICS_CA_ADDR_LIST"].split() == [defaults.beamline_host, defaults.adsim_host]
+
+
+def test_compose_catalog_service_matches_the_supervisor_programs():
+    """The catalog containers run the supervisord programs' own commands, on the
+    launcher's default ports, bound to loopback."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    defaults = CatalogService.parse("postgres", {})
+    supervisor = COMPOSE.parent / "supervisor" / "catalog"
+    for name in defaults.programs:
+        conf = (supervisor / f"{name.split('-')[1]}.conf").read_text()
+        program_args = re.search(r"-m (simbeamline\.[\w.]+ \w+)", conf).group(1)
+        service = services[name]
+        assert program_args in service["command"]
+        env = service["environment"]
+        assert CatalogService.parse(env["SIMBEAMLINE_TILED"], env) == defaults
+        assert service["network_mode"] == "host"
+    assert services["catalog-tiled"]["depends_on"] == ["catalog-postgres"]

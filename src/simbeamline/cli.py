@@ -21,6 +21,7 @@ import os
 import sys
 from pathlib import Path
 
+from .catalog.tiled_cli import add_tiled_option, apply_tiled_option
 from .control import classroom, launcher
 from .control.config import BeamlineConfig, check_prefix
 from .control.faults import FaultClient
@@ -33,7 +34,7 @@ DELEGATED = {
     "export": ("simbeamline.export.cli", "main", "export a run as TIFF, HDF5 or EDF files"),
     "fault": ("simbeamline.control.faults", "main",
               "inject, clear, list or replay faults (beam dump, stuck shutter, ...)"),
-    "catalog": ("simbeamline.catalog.cli", "main", "check (and --repair) the run catalog"),
+    "catalog": ("simbeamline.catalog.cli", "main", "check (--repair, --tiled) the run catalog, sync it into Tiled"),
 }
 
 
@@ -82,10 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="start the IOCs; return when every one answers")
     start.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
     time_scale_argument(start)
+    add_tiled_option(start)
     sub.add_parser("stop", help="stop the IOCs and supervisord")
     restart = sub.add_parser("restart", help="stop, then start")
     restart.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
     time_scale_argument(restart)
+    add_tiled_option(restart)
     sub.add_parser("status", help="show each IOC's state; exit 1 unless all answer")
     group = sub.add_parser(
         "class", help="start, stop or show N student beamlines at once",
@@ -125,7 +128,7 @@ def print_status(config: BeamlineConfig) -> bool:
     for name, s in states.items():
         answer = "answers" if s["answers"] else "no answer"
         pid = f"pid {s['pid']}" if s["pid"] else ""
-        print(f"{name:<10} {s['state']:<12} {pid:<11} {s['address']:<17} {s['ready_pv']}: {answer}")
+        print(f"{name:<16} {s['state']:<12} {pid:<11} {s['address']:<17} {s['ready_pv']}: {answer}")
     return all(s["answers"] for s in states.values())
 
 
@@ -168,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     # sub-commands run in this process and in its children: export the choice
     os.environ.update(config.as_env())
+    apply_tiled_option(args, parser)
     try:
         if args.command == "class":
             return class_main(args, parser)

@@ -38,8 +38,9 @@ STARTUP_LINE = ("from simbeamline.session import session_namespace; "
 _sessions: dict[BeamlineConfig, dict] = {}
 
 
-def run_engine(db, *, progress: bool = True, table_and_plots: bool = True):
-    """A RunEngine that stores every document in *db*, continues *db*'s scan_id,
+def run_engine(db, *, progress: bool = True, table_and_plots: bool = True, config=None):
+    """A RunEngine that stores every document in *db* (and in *config*'s Tiled server,
+    if it has one: :mod:`simbeamline.catalog.tiled`), continues *db*'s scan_id,
     shows a LiveTable/LivePlot/grid picture (a BestEffortCallback whose redraws are
     paced so they never cost more than the plan: simbeamline.liveplots) and a
     progress bar on moves. Returns ``(RE, bec)``."""
@@ -47,10 +48,12 @@ def run_engine(db, *, progress: bool = True, table_and_plots: bool = True):
     from bluesky.utils import ProgressBarManager
 
     from .catalog.store import record_runs
+    from .catalog.tiled import record_runs_in_tiled
     from .liveplots import SessionCallback
 
     RE = RunEngine({})
     record_runs(RE, db)
+    record_runs_in_tiled(RE, config)
     bec = SessionCallback()
     if not table_and_plots:
         bec.disable_table()
@@ -112,7 +115,8 @@ def offline_session(config: BeamlineConfig, *, table_and_plots: bool = True,
     from .catalog.store import open_db
 
     db = open_db(config)
-    RE, bec = run_engine(db, progress=move_progress, table_and_plots=table_and_plots)
+    RE, bec = run_engine(db, progress=move_progress, table_and_plots=table_and_plots,
+                         config=config)
     return dict(_tools(), RE=RE, bec=bec, db=db, cat=db.v2, config=config)
 
 

@@ -23,7 +23,8 @@ import time
 import xmlrpc.client
 from pathlib import Path
 
-from . import ca_env, ca_probe
+
+from . import ca_env, ca_probe, catalog_service
 from .config import BeamlineConfig
 
 #: supervisord's configuration, in the repository's supervisor/ folder.
@@ -107,6 +108,8 @@ def supervisor_env(config: BeamlineConfig) -> dict[str, str]:
     env["SIMBEAMLINE_LOG_DIR"] = str(config.log_dir)
     env["SIMBEAMLINE_PYTHON"] = sys.executable
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(catalog_service.supervisor_env(config, catalog_service.CatalogService.parse(
+        os.environ.get("SIMBEAMLINE_TILED"))))
     return env
 
 
@@ -179,6 +182,7 @@ def status(config: BeamlineConfig | None = None) -> dict[str, dict]:
         "ready_pv": "CA repeater",
         "answers": REPEATER in answers,
     }
+    result.update(catalog_service.status(config, catalog_service.CatalogService.from_env(config), infos))
     return result
 
 
@@ -262,11 +266,30 @@ def start(config: BeamlineConfig | None = None, timeout: float = 30.0) -> bool:
                 rpc.supervisor.startProcess(info["name"], False)
     try:
         wait_until_answering(config, timeout)
+        _start_catalog_service(config, started, timeout)
     except LauncherError:
         if started:
             stop(config)
         raise
     return started
+
+
+def _start_catalog_service(config: BeamlineConfig, started: bool, timeout: float) -> None:
+    """Wait for the catalog service (if configured) and remember it for other shells."""
+    if started:
+        service = catalog_service.CatalogService.parse(os.environ.get("SIMBEAMLINE_TILED"))
+        catalog_service.save_service(config, service)
+    else:
+        service = catalog_service.CatalogService.from_env(config)
+        missing = set(service.programs) - {i["name"] for i in _rpc(config).supervisor.getAllProcessInfo()}
+        if missing:
+            raise LauncherError(f"the beamline runs without the catalog service "
+                                f"({', '.join(sorted(missing))}); restart it with "
+                                f"`simbeamline restart --tiled {service.as_env()['SIMBEAMLINE_TILED']}`")
+    try:
+        catalog_service.wait_until_answering(config, service, timeout=max(timeout, 60.0))
+    except catalog_service.CatalogServiceError as err:
+        raise LauncherError(str(err)) from None
 
 
 def ensure_running(config: BeamlineConfig | None = None, timeout: float = 30.0) -> BeamlineConfig:

@@ -23,6 +23,7 @@ import numpy as np
 from ophyd import Component as Cpt
 from ophyd import Device, EpicsMotor, EpicsSignal, EpicsSignalRO, Signal
 from ophyd.utils import InvalidState
+from ophyd.status import DeviceStatus
 
 from ..catalog.frame_store import FrameStore
 from .ioc_loss import ExplainedStatus, IocLost, IocWatch
@@ -43,6 +44,7 @@ class ExternalFrame(Signal):
         description[self.name].update(
             dtype="array",
             shape=list(self.parent.frame_shape),
+            dtype_numpy=np.dtype(np.int32).str,  # the frame files' dtype (Tiled reads it)
             external="FILESTORE:",
             source=f"PV:{self.parent.image.pvname}",
         )

@@ -76,3 +76,20 @@ def test_identity_and_added_dtype_are_tolerated_by_check():
     assert _same_json(embedded, _without_added(tiled, embedded))
     changed = {"I": {"dtype": "integer", "shape": [], "dtype_numpy": "<f8"}}
     assert not _same_json(embedded, _without_added(changed, embedded))
+
+
+def test_catalog_command_offers_check_repair_sync_and_check_tiled():
+    """One `simbeamline catalog` command: check (--repair) of the embedded catalog, and
+    sync / check --tiled against the Tiled server, each reaching its own parser."""
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "simbeamline.cli", "catalog", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    top = run("--help")
+    assert top.returncode == 0 and "check" in top.stdout and "sync" in top.stdout
+    assert "--repair" in run("check", "--help").stdout
+    assert "--quiet" in run("sync", "--help").stdout
+    assert "--scan-id" in run("check", "--tiled", "--help").stdout

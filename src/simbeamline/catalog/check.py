@@ -141,6 +141,10 @@ def check(directory: Path, repair_files: bool = False, out=print) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .paths import configured_catalog_dir
 
+    if argv and "--tiled" in argv:   # the Tiled comparison has a command of its own
+        from .tiled_cli import check_main
+
+        return check_main(argv)
     parser = argparse.ArgumentParser(
         prog="simbeamline catalog check",
         description="Read every run file of the catalog and report damaged, empty and "

@@ -12,7 +12,10 @@ import importlib
 #: command -> (module, function, help)
 COMMANDS = {
     "check": ("simbeamline.catalog.check", "main",
-              "read every run file, report damaged/empty/incomplete ones; --repair mends them"),
+              "read every run file, report damaged/empty/incomplete ones; --repair mends them; "
+              "--tiled compares with the Tiled server instead"),
+    "sync": ("simbeamline.catalog.tiled_cli", "sync_main",
+             "copy runs missing from the Tiled server (idempotent; migrates a msgpack catalog)"),
 }
 
 

@@ -77,3 +77,13 @@ def main(argv: list[str]) -> int:
         print(f"{uid[:8]}  scan {scan_id:<5} {state}")
     print(f"simbeamline catalog check: {len(results) - bad} of {len(results)} runs the same in Tiled")
     return 1 if bad else 0
+
+
+def sync_main(argv: list[str]) -> int:
+    """``simbeamline catalog sync [--quiet] [--scan-id N]``."""
+    return main(["sync", *argv])
+
+
+def check_main(argv: list[str]) -> int:
+    """``simbeamline catalog check --tiled [--scan-id N]``."""
+    return main(["check", *argv])

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from waiting import wait_for
 
 SESSIONS = 10

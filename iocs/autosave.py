@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -44,10 +45,15 @@ def is_ad_action(suffix: str) -> bool:
             or ":Reset" in suffix)
 
 
-def autosave_path(ioc: str, environ=None) -> Path | None:
-    """``$SIMBEAMLINE_RUN_DIR/autosave/<ioc>.sav``, or None when the variable is unset."""
+def autosave_path(ioc: str, environ=None, prefix: str = "") -> Path | None:
+    """``$SIMBEAMLINE_RUN_DIR/autosave/<ioc>[_<prefix>].sav``, or None when the variable is
+    unset. The prefix is part of the name, so two IOCs sharing a run directory (a test's
+    own IOC beside the beamline's) never restore each other's settings."""
     run_dir = (os.environ if environ is None else environ).get(RUN_DIR_ENV)
-    return Path(run_dir) / "autosave" / f"{ioc}.sav" if run_dir else None
+    if not run_dir:
+        return None
+    tag = re.sub(r"[^A-Za-z0-9_-]", "_", prefix)
+    return Path(run_dir) / "autosave" / (f"{ioc}_{tag}.sav" if tag else f"{ioc}.sav")
 
 
 def shorten(value, limit: int = LOG_VALUE_CHARS) -> str:
@@ -160,10 +166,10 @@ class PutSettings:
     records that are actions, not settings (Acquire, Capture, ...).
     """
 
-    def __init__(self, ioc: str, skip):
+    def __init__(self, ioc: str, skip, prefix: str = ""):
         self.values: dict = {}
         self.skip = skip
-        self.autosave = Autosave(autosave_path(ioc), lambda: self.values)
+        self.autosave = Autosave(autosave_path(ioc, prefix=prefix), lambda: self.values)
 
     def remember(self, suffix: str, value) -> None:
         if not self.skip(suffix):

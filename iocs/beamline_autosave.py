@@ -91,7 +91,7 @@ def _restore_motors(beamline, saved: dict) -> None:
 
 def prepare(beamline) -> None:
     """Before serving: load the saved settings and apply them (no client sees defaults)."""
-    beamline.autosave = Autosave(autosave_path(IOC_NAME), lambda: collect(beamline))
+    beamline.autosave = Autosave(autosave_path(IOC_NAME, prefix=beamline.prefix), lambda: collect(beamline))
     saved = beamline.autosave.load()
     _restore_motors(beamline, saved)
     asyncio.run(_restore_pvs(beamline, saved))

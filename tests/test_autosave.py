@@ -37,8 +37,12 @@ def put(pv: str, value) -> None:
     ca_write(pv, value, notify=True, timeout=30, repeater=False)
 
 
+def ioc_prefix(config, ioc: str) -> str:
+    return config.ad_prefix if ioc == "adsim" else config.prefix
+
+
 def saved(config, ioc: str) -> dict:
-    path = config.run_dir / "autosave" / f"{ioc}.sav"
+    path = autosave_path(ioc, config.as_env(), prefix=ioc_prefix(config, ioc))
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -168,7 +172,7 @@ def test_adsim_ioc_restart_keeps_the_settings_a_client_put(beamline):
 
 
 def test_an_unreadable_autosave_file_is_logged_and_the_ioc_boots(beamline):
-    path = beamline.run_dir / "autosave" / "beamline.sav"
+    path = autosave_path("beamline", beamline.as_env(), prefix=beamline.prefix)
     wait_for(path.exists, 30, "the beamline IOC's autosave file")
     launcher._rpc(beamline).supervisor.stopProcess("beamline", True)
     path.write_bytes(b"\xc1 garbage")
@@ -177,4 +181,4 @@ def test_an_unreadable_autosave_file_is_logged_and_the_ioc_boots(beamline):
     assert get(f"{beamline.prefix}spot:exp") == 1.0          # defaults
     log = (beamline.log_dir / "beamline.log").read_text(errors="replace")
     assert "not a settings file" in log and str(path) in log
-    assert path.with_name("beamline.sav.bad").exists()
+    assert path.with_name(path.name + ".bad").exists()

@@ -87,7 +87,7 @@ class ADSimIOC:
         self.driver = Driver(self, stage_scale=stage_scale)
         self.plugins.on_write_error = self.driver.abort
         #: settings clients put, kept across restarts (autosave)
-        self.settings = PutSettings("adsim", is_ad_action)
+        self.settings = PutSettings("adsim", is_ad_action, prefix)
 
     # -- state ---------------------------------------------------------------
     def get(self, suffix: str):

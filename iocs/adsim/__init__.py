@@ -13,7 +13,9 @@ Modules, one job each:
   paths     path map, CreateDirectory, file templates
   h5writer  NeXus/HDF5 files as NDFileHDF5 writes them, compression via hdf5plugin
   beamline  the shutter and sample stage read over CA (optional)
-  plugins   the NDArray plugin chain (routing, counters, queues, HDF5, stats, image)
+  plugins   the plugin base (counters, queues), image1 and Stats
+  roi, circular_buffer, hdf_plugin, file_plugins   the plugins with behaviour of their own
+  chain     the plugin chain of commonPlugins: every plugin, routed by port name
   driver    acquisition (ImageMode, timing, Acquire/AcquireBusy edges)
   ioc       the PV database and put dispatch
 """

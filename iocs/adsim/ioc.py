@@ -22,7 +22,7 @@ from .beamline import BeamlineLink
 from .channels import fit_text, make_channel
 from .driver import Driver
 from .paths import PathMap
-from .plugins import PluginChain
+from .chain import PluginChain
 from .soft import SoftRecords
 from .table import load_table
 

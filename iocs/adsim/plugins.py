@@ -1,6 +1,6 @@
-"""The NDArray plugin chain: routing by port name, per-plugin counters, queues.
+"""NDArray plugins: the base every plugin shares (counters, queues), image1 and Stats.
 
-A frame published on a port (the driver's "SIM1", or a plugin's own port when its
+The chain that routes between them is :mod:`.chain`. A frame published on a port (the driver's "SIM1", or a plugin's own port when its
 ArrayCallbacks is Enable) reaches every plugin whose NDArrayPort names that port
 and whose EnableCallbacks is Enable. BlockingCallbacks=Yes processes it in the
 publisher's context; otherwise it is queued (QueueSize deep; a full queue drops
@@ -14,12 +14,15 @@ import dataclasses
 import logging
 
 import numpy as np
+from typing import TYPE_CHECKING
 
 from .channels import IMAGE_FTVL
 from .frames import DATA_TYPES
 from .h5writer import EPICS_EPOCH
 from .stats import frame_centroid, frame_statistics
-from .table import plugin_table
+
+if TYPE_CHECKING:
+    from .chain import PluginChain
 
 log = logging.getLogger(__name__)
 
@@ -176,45 +179,3 @@ class StatsPlugin(Plugin):
             values.update(await loop.run_in_executor(
                 None, lambda: frame_centroid(array.data, threshold=threshold)))
         await self.post({f"{key}_RBV": value for key, value in values.items()})
-
-
-class PluginChain:
-    """All plugins of the IOC (those of commonPlugins, from :mod:`.table`) and the
-    routing between their ports. A plugin with no behaviour of its own here still
-    takes frames from its NDArrayPort, counts them, and passes them on."""
-
-    def __init__(self, ioc):
-        from .hdf_plugin import HDF5Plugin
-
-        self.ioc = ioc
-        self.on_write_error = None
-        from .circular_buffer import CircularBuffPlugin
-        from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
-        from .roi import ROIPlugin
-
-        by_type = {"NDFileHDF5": HDF5Plugin, "NDFileTIFF": TIFFPlugin, "NDFileJPEG": JPEGPlugin,
-                   "NDFileNetCDF": UnavailableFilePlugin, "NDFileNexus": UnavailableFilePlugin,
-                   "NDPluginStats": StatsPlugin, "NDPluginROI": ROIPlugin,
-                   "NDPluginCircularBuff": CircularBuffPlugin,
-                   "NDPluginStdArrays": lambda chain, name: ImagePlugin(
-                       chain, name, image_ftvl=ioc.image_ftvl)}
-        self.plugins = []
-        for prefix, _, kind in plugin_table():
-            if prefix == "cam1:":
-                continue
-            self.plugins.append(by_type.get(kind, Plugin)(self, prefix[:-1]))
-
-    def __getitem__(self, name):
-        return next(p for p in self.plugins if p.name == name)
-
-    async def publish(self, port: str, array: NDArray) -> None:
-        """Deliver *array* from *port* to the plugins attached to it."""
-        for plugin in self.plugins:
-            if plugin.get("NDArrayPort") == port and plugin.port != port:
-                await plugin.receive(array)
-
-    async def drain(self) -> None:
-        """Wait until every queued frame has been processed by every plugin."""
-        while any(p.pending for p in self.plugins):
-            for plugin in self.plugins:
-                await plugin.drain()

@@ -1,0 +1,52 @@
+"""The NDArray plugin chain: every plugin of commonPlugins, routed by port name.
+
+A frame published on a port (the driver's "SIM1", or a plugin's own port when its
+ArrayCallbacks is Enable) reaches every plugin whose NDArrayPort names that port
+and whose EnableCallbacks is Enable. Kept apart from :mod:`.plugins` (the base class
+the concrete plugins import), so no module imports one that imports it back.
+"""
+
+from __future__ import annotations
+
+from .circular_buffer import CircularBuffPlugin
+from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
+from .hdf_plugin import HDF5Plugin
+from .plugins import ImagePlugin, NDArray, Plugin, StatsPlugin
+from .roi import ROIPlugin
+from .table import plugin_table
+
+
+class PluginChain:
+    """All plugins of the IOC (those of commonPlugins, from :mod:`.table`) and the
+    routing between their ports. A plugin with no behaviour of its own here still
+    takes frames from its NDArrayPort, counts them, and passes them on."""
+
+    def __init__(self, ioc):
+        self.ioc = ioc
+        self.on_write_error = None
+        by_type = {"NDFileHDF5": HDF5Plugin, "NDFileTIFF": TIFFPlugin, "NDFileJPEG": JPEGPlugin,
+                   "NDFileNetCDF": UnavailableFilePlugin, "NDFileNexus": UnavailableFilePlugin,
+                   "NDPluginStats": StatsPlugin, "NDPluginROI": ROIPlugin,
+                   "NDPluginCircularBuff": CircularBuffPlugin,
+                   "NDPluginStdArrays": lambda chain, name: ImagePlugin(
+                       chain, name, image_ftvl=ioc.image_ftvl)}
+        self.plugins = []
+        for prefix, _, kind in plugin_table():
+            if prefix == "cam1:":
+                continue
+            self.plugins.append(by_type.get(kind, Plugin)(self, prefix[:-1]))
+
+    def __getitem__(self, name):
+        return next(p for p in self.plugins if p.name == name)
+
+    async def publish(self, port: str, array: NDArray) -> None:
+        """Deliver *array* from *port* to the plugins attached to it."""
+        for plugin in self.plugins:
+            if plugin.get("NDArrayPort") == port and plugin.port != port:
+                await plugin.receive(array)
+
+    async def drain(self) -> None:
+        """Wait until every queued frame has been processed by every plugin."""
+        while any(p.pending for p in self.plugins):
+            for plugin in self.plugins:
+                await plugin.drain()

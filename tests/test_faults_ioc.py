@@ -87,11 +87,13 @@ def test_paused_topup_lets_the_beam_decay(pv, current, time_scale):
 
 
 def test_refused_dump_duration(pv):
+    before = get(pv("fault:beam_dump:duration"))[0]
     with pytest.raises(ErrorResponseReceived):
         put(pv("fault:beam_dump:duration"), -1.0)
-    assert get(pv("fault:beam_dump:duration"))[1] == AlarmSeverity.MAJOR_ALARM
+    # refused as a real record refuses: value unchanged, no alarm left behind (issue 9)
+    assert get(pv("fault:beam_dump:duration")) == (before, AlarmSeverity.NO_ALARM)
     put(pv("fault:beam_dump:duration"), 0.0)
-    assert get(pv("fault:beam_dump:duration"))[1] == AlarmSeverity.NO_ALARM
+    assert get(pv("fault:beam_dump:duration")) == (0.0, AlarmSeverity.NO_ALARM)
 
 
 # --- shutter --------------------------------------------------------------------

@@ -113,6 +113,10 @@ def install_suspenders(RE, beamline, *, time_scale: float = 1.0) -> list:
     return suspenders
 
 
+#: Seconds a plan's start waits for ``time_scale`` to (re)connect.
+TIME_SCALE_CONNECT_TIMEOUT = 15.0
+
+
 def time_scale_signal(config):
     from ophyd import EpicsSignal
 
@@ -126,6 +130,8 @@ def record_time_scale(RE, signal) -> None:
     from bluesky.preprocessors import inject_md_wrapper
 
     def with_time_scale(plan):
-        return inject_md_wrapper(plan, {"time_scale": float(signal.get())})
+        # a just-restarted beamline IOC takes a few seconds to reconnect
+        value = signal.get(connection_timeout=TIME_SCALE_CONNECT_TIMEOUT)
+        return inject_md_wrapper(plan, {"time_scale": float(value)})
 
     RE.preprocessors.append(with_time_scale)

@@ -23,6 +23,10 @@ CYCLES = int(os.environ.get("SIMBEAMLINE_TEST_CYCLES", "200"))
 #: First port of the tests that run beamlines of their own (a class, these cycles).
 CLASS_PORT = int(os.environ.get("SIMBEAMLINE_TEST_CLASS_PORT", "5600"))
 
+#: A cycle takes about 5 s on the 2-core machine (the ADSim IOC's 7,395 records load in
+#: about 3 s); the suite's 600 s limit is for one test, not for 200 starts.
+pytestmark = pytest.mark.timeout(120 + 10 * CYCLES)
+
 
 def port_free(host: str, port: int, kind: int) -> bool:
     """True if nothing holds *host*:*port* (TCP or UDP)."""

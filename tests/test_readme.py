@@ -4,7 +4,7 @@ The shell block of "Processes and Channel Access" and the Python block of "Talki
 the IOCs" are read from README.md itself, so a README that drifts from what works
 fails here. They run in a plain environment: no EPICS variable but the server port
 (the test beamline is not on the default 5064) and the repeater port of a repeater
-this test runs, so no repeater outlives the test.
+the beamline runs, so no repeater outlives the test.
 """
 
 from __future__ import annotations
@@ -34,18 +34,15 @@ def fenced_blocks(section: str, language: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def plain_env(beamline, tmp_path_factory):
+def plain_env(beamline):
     """A plain user's environment (the venv's bin on PATH, as the README says) with the
-    test beamline's server port and a repeater of this test's own."""
+    test beamline's server port and its CA repeater's port (a client run with no repeater
+    to find would spawn one that outlives the test)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EPICS_")}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["EPICS_CA_SERVER_PORT"] = str(beamline.ca_port)
-    env["EPICS_CA_REPEATER_PORT"] = str(beamline.ca_port + 1000)
-    repeater = subprocess.Popen([str(VENV_BIN / "caproto-repeater"), "--quiet"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    yield env
-    repeater.terminate()
-    repeater.wait(timeout=10)
+    env["EPICS_CA_REPEATER_PORT"] = str(beamline.repeater_port)
+    return env
 
 
 def first_line(process: subprocess.Popen, timeout: float) -> str:

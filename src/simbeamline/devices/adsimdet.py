@@ -235,11 +235,11 @@ def prepare_adsimdet(adsimdet):
         warnings.warn(f"adsimdet: the IOC has plugins this device does not describe: {missing}")
     adsimdet.read_attrs.append("hdf1")
     adsimdet.hdf1.create_directory.put(CREATE_DIRECTORY)
-    # priming reads HDF1's array size: connect it within our budget, not ophyd's lazy
-    # default (1 s in a process whose first signals predate the session's defaults)
-    array_size = adsimdet.hdf1.array_size
-    array_size.lazy_wait_for_connection = False
-    array_size.wait_for_connection(all_signals=True, timeout=PRIME_TIMEOUT)
+    # priming reads and sets signals of cam1 and HDF1 that ophyd connects lazily, each
+    # within its 1 s default in a process whose first signals predate the session's
+    # defaults: connect them all now, within our own budget
+    for device in (adsimdet.cam, adsimdet.hdf1):
+        device.wait_for_connection(all_signals=True, timeout=PRIME_TIMEOUT)
     _prime(adsimdet)
     return adsimdet
 

@@ -26,6 +26,7 @@ each plan starts) to every run's start document.
 from __future__ import annotations
 
 import os
+import time
 
 CURRENT_FLOOR = 100.0    #: mA: below this the beam is lost
 CURRENT_RESUME = 400.0   #: mA: above this (after the settle time) the beam is back
@@ -35,6 +36,10 @@ SUSPENDERS_ENV = "SIMBEAMLINE_SUSPENDERS"
 #: requested by a monitor (it takes several event-loop turns to arrive) lands first and
 #: the event of a point read during a beam dump is dropped and taken again.
 LAND = 0.005
+#: Wall seconds an event waits, at most, for the suspension its suspender's own fresh
+#: reading calls for (the monitor that requests it is on its way).
+LAND_LIMIT = 5.0
+LAND_POLL = 0.005
 
 
 def suspenders_wanted(environ=None) -> bool:
@@ -85,28 +90,59 @@ def standard_suspenders(beamline, *, time_scale: float = 1.0, runs: OpenRuns | N
     ]
 
 
-def let_suspensions_land(plan):
-    """*plan* with a :data:`LAND` sleep before each ``save`` (a plan preprocessor)."""
+def tripped(suspenders) -> list:
+    """The *suspenders* whose signal, read afresh over CA, calls for a suspension now."""
+    found = []
+    for suspender in suspenders:
+        signal = getattr(suspender, "_sig", None)
+        if signal is None:
+            continue
+        try:
+            value = signal.get(use_monitor=False)
+        except Exception:      # a lost IOC: its own failure ends the plan, not this check
+            continue
+        if suspender._should_suspend(value):
+            found.append(suspender)
+    return found
+
+
+def suspension_guard(RE):
+    """A plan preprocessor: no event of *RE*'s plans is saved while a suspender says no.
+
+    A suspender learns of a beam dump from a CA monitor, and its request reaches the
+    RunEngine several event-loop turns later, so a point read just after the dump
+    could be saved (with no beam) before the suspension lands. Before each ``save``
+    this yields :data:`LAND` seconds; then, while a suspender's signal, read afresh, is
+    tripped, it keeps yielding (up to :data:`LAND_LIMIT` s) so the suspension lands
+    first: the RunEngine then drops the unsaved event, rewinds to the point's
+    checkpoint and takes the point again when the beam is back.
+    """
     from bluesky import Msg
     from bluesky.preprocessors import plan_mutator
 
-    def before_save(msg):
-        if msg.command != "save":
-            return None, None
+    def guard(plan):
+        def before_save(msg):
+            if msg.command != "save":
+                return None, None
 
-        def head():
-            yield Msg("sleep", None, LAND)
-            return (yield msg)
-        return head(), None
+            def head():
+                yield Msg("sleep", None, LAND)
+                deadline = time.monotonic() + LAND_LIMIT
+                while time.monotonic() < deadline and tripped(RE.suspenders):
+                    yield Msg("sleep", None, LAND_POLL)   # the suspension lands here
+                return (yield msg)
+            return head(), None
 
-    return plan_mutator(plan, before_save)
+        return plan_mutator(plan, before_save)
+
+    return guard
 
 
 def install_suspenders(RE, beamline, *, time_scale: float = 1.0) -> list:
     """Install :func:`standard_suspenders` on *RE*; return them."""
     runs = OpenRuns()
     RE.subscribe(runs)
-    RE.preprocessors.append(let_suspensions_land)
+    RE.preprocessors.append(suspension_guard(RE))
     suspenders = standard_suspenders(beamline, time_scale=time_scale, runs=runs)
     for suspender in suspenders:
         RE.install_suspender(suspender)

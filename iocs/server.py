@@ -21,6 +21,7 @@ import caproto as ca
 from caproto.server import template_arg_parser
 
 from .clock import CLOCK, scale_from_env
+from .logs import bound_log_records
 from .names import check_prefix
 
 
@@ -153,6 +154,7 @@ def serve(group_class, *, default_prefix: str, prefix_env: str, description: str
     their ``dest``. Unknown flags exit with status 2 and argparse's message.
     """
     _loopback_defaults()
+    bound_log_records()
     default = os.environ.get(prefix_env, default_prefix)
     parser, split_args = template_arg_parser(
         default_prefix=default, desc=description, supported_async_libs=("asyncio",)

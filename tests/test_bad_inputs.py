@@ -17,6 +17,7 @@ from caproto.sync.client import read as ca_read
 from caproto.sync.client import write as ca_write
 
 from session_support import new_session, private_config
+from waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -120,3 +121,28 @@ def test_mv_of_a_refused_exposure_fails_clearly_and_the_next_mv_works(beamline,
     assert spot.exp.get(use_monitor=False) == 0.02
     RE(ns["count"]([spot], num=1))
     RE(mv(spot.exp, 1.0))
+
+
+def test_a_hostile_put_leaves_a_bounded_log_line(beamline):
+    """3,000 strings put to the read-only image: refused, and the IOC's log line for it
+    (caproto logs the whole request) is cut, so one put cannot rotate the log away."""
+    from caproto import ChannelType
+
+    from simbeamline_iocs.logs import MAX_MESSAGE
+
+    log = beamline.log_dir / "beamline.log"
+    before = log.stat().st_size
+    with pytest.raises(ErrorResponseReceived):
+        ca_write(f"{beamline.prefix}spot:image", [b"x" * 39] * 3000,
+                 data_type=ChannelType.STRING, notify=True, timeout=30, repeater=False)
+
+    def added() -> str:
+        with log.open("rb") as file:
+            file.seek(before)
+            return file.read().decode(errors="replace")
+
+    # the refusal is logged, cut (supervisord copies the IOC's output to the file)
+    wait_for(lambda: "more characters cut" in added(), 30, "the refused put in the IOC's log")
+    added = added()
+    assert max(len(line) for line in added.splitlines()) < MAX_MESSAGE + 200
+    acquire_one(beamline.prefix)                              # and the IOC carries on

@@ -14,7 +14,6 @@ from ..server import serve
 from .beamline import BEAMLINE_PREFIX_ENV, BeamlineLink
 from .channels import IMAGE_FTVL
 from .ioc import ADSimIOC
-from .logs import bound_log_records
 from .paths import PATH_MAP_ENV, PathMap
 
 
@@ -34,7 +33,6 @@ def add_arguments(parser) -> None:
 def build_ioc(prefix: str, macros=None, *, path_map=(), image_ftvl="UCHAR",
               stage_scale=4.0, beamline_prefix="sim:") -> ADSimIOC:
     """The IOC from the command line's values (``serve`` passes the flags by name)."""
-    bound_log_records()
     specs = list(path_map) or [os.environ.get(PATH_MAP_ENV, "")]
     try:
         mapping = PathMap.parse(*specs)

@@ -1,7 +1,8 @@
-"""Bounded log lines: no client can make the IOC write a huge line.
+"""Bounded log lines: no client can make an IOC write a huge line.
 
 caproto logs a refused put with the request itself (a 10 kB FilePath, a frame);
-a FileTemplate error quotes the template. Every record this process logs is cut
+the ADSim IOC's FileTemplate error quotes the template. Every IOC's ``serve``
+installs the bound. Every record this process logs is cut
 to :data:`MAX_MESSAGE` characters (its traceback, of bounded depth, is kept), so
 one bad input cannot rotate the log and wipe its history.
 """

@@ -135,3 +135,58 @@ def test_sessions_read_with_ophyd_budgets_that_survive_a_busy_host(tmp_path):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["10.0", "5.0"]
+
+
+class _Tag:
+    """An object a message can carry and a weak reference can watch."""
+
+
+def _drive(plan, respond):
+    """Run *plan* as the RunEngine would: send each message's response back in, or
+    throw it in when it is an exception. Returns the commands seen."""
+    seen, response = [], None
+    while True:
+        try:
+            msg = plan.throw(response) if isinstance(response, Exception) else plan.send(response)
+        except StopIteration:
+            return seen
+        seen.append(msg.command)
+        response = respond(msg)
+
+
+def test_before_each_inserts_routes_responses_and_exceptions_and_keeps_no_messages():
+    import weakref
+
+    from bluesky import Msg
+
+    from simbeamline.suspenders import before_each
+
+    tags, got, caught, alive = [], [], [], []
+
+    def plan():
+        for n in range(200):
+            tag = _Tag()
+            tags.append(weakref.ref(tag))
+            got.append((yield Msg("read", tag)))
+            try:
+                yield Msg("save", tag)
+            except RuntimeError as exc:          # an exception the RunEngine throws in
+                caught.append(str(exc))
+        del tag
+        alive.append(sum(ref() is not None for ref in tags))    # while the plan runs
+
+    def head():
+        yield Msg("sleep", None, 0)
+
+    def respond(msg):
+        if msg.command == "read":
+            return ("reading", id(msg.obj))
+        if msg.command == "save" and len(caught) < 3:
+            return RuntimeError("save failed")
+        return None
+
+    seen = _drive(before_each(plan(), "save", head), respond)
+    assert seen[:3] == ["read", "sleep", "save"] and seen.count("sleep") == 200
+    assert got[0][0] == "reading" and len(got) == 200     # each read's own response
+    assert caught == ["save failed"] * 3                    # thrown into the plan
+    assert alive[0] <= 1                     # no message kept alive (plan_mutator: 200)

@@ -32,10 +32,6 @@ CURRENT_FLOOR = 100.0    #: mA: below this the beam is lost
 CURRENT_RESUME = 400.0   #: mA: above this (after the settle time) the beam is back
 SETTLE = 5.0             #: seconds of the simulation clock to wait before resuming
 SUSPENDERS_ENV = "SIMBEAMLINE_SUSPENDERS"
-#: Wall seconds the RunEngine yields before each event is saved, so that a suspension
-#: requested by a monitor (it takes several event-loop turns to arrive) lands first and
-#: the event of a point read during a beam dump is dropped and taken again.
-LAND = 0.005
 #: Wall seconds an event waits, at most, for the suspension its suspender's own fresh
 #: reading calls for (the monitor that requests it is on its way).
 LAND_LIMIT = 5.0
@@ -140,16 +136,15 @@ def suspension_guard(RE):
 
     A suspender learns of a beam dump from a CA monitor, and its request reaches the
     RunEngine several event-loop turns later, so a point read just after the dump
-    could be saved (with no beam) before the suspension lands. Before each ``save``
-    this yields :data:`LAND` seconds; then, while a suspender's signal, read afresh, is
-    tripped, it keeps yielding (up to :data:`LAND_LIMIT` s) so the suspension lands
-    first: the RunEngine then drops the unsaved event, rewinds to the point's
-    checkpoint and takes the point again when the beam is back.
+    could be saved (with no beam) before the suspension lands. Before each ``save``,
+    while a suspender's signal, read afresh, is tripped, this yields to the RunEngine
+    (up to :data:`LAND_LIMIT` s) so the suspension lands first: the RunEngine then
+    drops the unsaved event, rewinds to the point's checkpoint and takes the point
+    again when the beam is back. It costs one CA read per suspender and event.
     """
     from bluesky import Msg
 
     def hold_while_tripped():
-        yield Msg("sleep", None, LAND)
         deadline = time.monotonic() + LAND_LIMIT
         while time.monotonic() < deadline and tripped(RE.suspenders):
             yield Msg("sleep", None, LAND_POLL)   # the suspension lands here

@@ -94,17 +94,21 @@ def test_beam_dump_suspends_a_30_point_scan_which_resumes_without_beamless_event
         [-10 + 20 * i / 29 for i in range(30)], abs=1e-3)    # every point, once
 
 
-def test_beam_dump_between_a_points_reads_and_its_save_records_no_beamless_event(ns, faults):
-    """The dump lands as point 5's ``I`` is read, after its checkpoint and trigger: the
+@pytest.mark.parametrize("point", [1, 5])
+def test_beam_dump_between_a_points_reads_and_its_save_records_no_beamless_event(
+        ns, faults, point):
+    """The dump lands as a point's ``I`` is read, after its checkpoint and trigger: the
     read sees no beam and the suspender's monitor is still on its way. The point must
-    be dropped, the run suspended, and the point taken again once the beam is back."""
+    be dropped, the run suspended, and the point taken again once the beam is back,
+    its frame readable (at point 1 the dropped event carried the run's first Resource
+    document, which bluesky discards with it)."""
     RE, db, I = ns["RE"], ns["db"], ns["I"]
     reads = []
 
     def dump_as_I_is_read(msg):
         if msg.command == "read" and msg.obj is I:
             reads.append(msg)
-            if len(reads) == 5:
+            if len(reads) == point:
                 faults.write(set_puts("beam_dump", duration=100.0))
 
     RE.msg_hook, hook = dump_as_I_is_read, RE.msg_hook
@@ -118,6 +122,8 @@ def test_beam_dump_between_a_points_reads_and_its_save_records_no_beamless_event
     assert len(primary["time"]) == 10                         # the point taken again
     assert (primary["I"].values > CURRENT_FLOOR).all()        # none without beam
     assert len(run.resume.read()["time"]) >= 1                # the suspension is recorded
+    frames = primary["dot_img"].values                        # every frame readable
+    assert frames.shape[0] == 10 and (frames.sum(axis=(1, 2)) > 0).all()
 
 
 def test_stuck_shutter_stops_scan_with_dark_before_a_beamlit_dark(ns, faults, beamline):

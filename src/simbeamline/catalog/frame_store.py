@@ -70,6 +70,17 @@ class FrameStore:
                 "uid": uid,
             }))
 
+    def restart_resource(self) -> None:
+        """Start a new Resource if one is open (the RunEngine paused or suspended).
+
+        The RunEngine then drops the event it was bundling and takes the point again,
+        and the Resource and Datum documents already collected for that event are
+        dropped with it; a Resource of its own makes the retaken frames' events
+        point at documents that are emitted.
+        """
+        if self._resource_uid is not None:
+            self.new_resource()
+
     def close_resource(self) -> None:
         """End the current Resource; the next write starts a new one."""
         with self._lock:

@@ -121,6 +121,11 @@ class SpotCamera(Device):
         self.store.close_resource()
         return super().unstage()
 
+    def pause(self):
+        """Called by the RunEngine as it pauses or suspends (see ``restart_resource``)."""
+        self.store.restart_resource()
+        super().pause()
+
     def trigger(self) -> ExplainedStatus:
         # the acquiring thread's own time-out (which says why) comes first
         status = ExplainedStatus(self, timeout=float(self.exp.get()) + 2 * self.acquire_margin)

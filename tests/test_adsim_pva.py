@@ -77,7 +77,7 @@ def single_frames(ad, data_type, n=2):
 
 def test_pva_address_is_derived_from_the_ca_port():
     assert pva_ports(5064) == (15064, 15065)
-    assert client_conf("127.0.0.3", 5064)["EPICS_PVA_ADDR_LIST"] == "127.0.0.3:15065"
+    assert client_conf("127.0.0.3", 5064)["EPICS_PVA_NAME_SERVERS"] == "127.0.0.3:15064"
     # a class of beamlines (CA ports 5600 + 2(n-1), repeaters odd) keeps its PVA ports apart
     ca = {port + k for port in range(5600, 5660, 2) for k in (0, 1)}
     pvas = [p for port in range(5600, 5660, 2) for p in pva_ports(port)]
@@ -227,17 +227,16 @@ class TestPva1:
 
 def test_readme_address_and_the_beamline_ioc(beamline):
     """The README's PVA address is the default beamline's; the test beamline's ADSim
-    IOC serves its Pva1:Image where the project's client environment looks
-    (conftest applied it: EPICS_PVA_ADDR_LIST, EPICS_PVA_AUTO_ADDR_LIST=NO)."""
+    IOC (on 127.0.0.3, not 127.0.0.1) serves its Pva1:Image where the project's client
+    environment looks (conftest applied it: EPICS_PVA_NAME_SERVERS, no UDP search)."""
     from pathlib import Path
 
     from simbeamline.control.config import BeamlineConfig
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     default = BeamlineConfig().pva_client_env()
-    assert f"EPICS_PVA_ADDR_LIST={default['EPICS_PVA_ADDR_LIST']}" in readme
-    assert os.environ["EPICS_PVA_ADDR_LIST"] == \
-        f"{beamline.adsim_host}:{beamline.pva_search_port}"
+    assert f"EPICS_PVA_NAME_SERVERS={default['EPICS_PVA_NAME_SERVERS']}" in readme
+    assert os.environ["EPICS_PVA_NAME_SERVERS"] == f"{beamline.adsim_host}:{beamline.pva_port}"
     from adsim_support import AD
 
     ad = AD(beamline.ad_prefix)

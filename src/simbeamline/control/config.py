@@ -98,11 +98,10 @@ class BeamlineConfig:
         return self.ca_port + 1
 
     @property
-    def pva_search_port(self) -> int:
-        """UDP port the ADSimDetector IOC's PV Access server (Pva1:Image) answers
-        searches on, at adsim_host: the CA port + 10001 (its TCP port one below; the
-        rule is simbeamline_iocs.adsim.pva_address's)."""
-        return pva_ports(self.ca_port)[1]
+    def pva_port(self) -> int:
+        """TCP port of the ADSimDetector IOC's PV Access server (Pva1:Image), at
+        adsim_host: the CA port + 10000 (the rule is simbeamline_iocs.adsim.pva_address's)."""
+        return pva_ports(self.ca_port)[0]
 
     def pva_client_env(self) -> dict[str, str]:
         """EPICS_PVA_* that make a PVA client (p4p, pvget) find this beamline's

@@ -10,9 +10,10 @@ carries (the driver's ``ColorMode``, an Int32, as simDetector adds it). The CA s
 (counters, dims, QueueFree, EnableCallbacks, NDArrayPort) is the base plugin's.
 
 Memory: a SharedPV keeps only its latest value; each subscriber's queue in pvxs holds
-at most the queueSize its client asked for (4 for p4p, pvget and pvmonitor), newer
-frames replacing the last queued one, so a stalled client costs a few frames, and a
-client that goes away costs nothing.
+at most the queueSize its client asked for (4 unless it asks otherwise: p4p, pvget),
+newer frames replacing the last queued one, so a stalled client costs a few frames
+(no upper limit on what a client may ask for: pvxs has none, p4p's SharedPV exposes
+none), and a client that goes away costs nothing.
 
 Addresses: the server binds the host the IOC's CA server binds, on ports derived
 from its CA port by :mod:`.pva_address` (the one place), so beamlines sharing a host

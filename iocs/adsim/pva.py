@@ -74,14 +74,19 @@ class PvaPlugin(Plugin):
         await self.post({"PvName_RBV": self.channel})
         self.image = SharedPV(initial=ntndarray(NDArray(np.zeros((0, 0), np.uint8), 0, 0.0)))
         conf = server_conf(host, ca_port)
+        wanted = conf["EPICS_PVAS_SERVER_PORT"]
         try:
             self.server = Server(providers=[{self.channel: self.image}], conf=conf, useenv=False)
         except Exception as exc:   # the IOC still serves everything over CA
-            log.error("%s: cannot serve PV Access on %s (search port %s): %s", self.channel,
-                      host, conf["EPICS_PVAS_BROADCAST_PORT"], exc)
+            log.error("%s: cannot serve PV Access on %s:%s: %s", self.channel, host, wanted, exc)
             return
-        log.info("%s served over PV Access on %s, search port %s", self.channel, host,
-                 conf["EPICS_PVAS_BROADCAST_PORT"])
+        port = self.server.conf()["EPICS_PVAS_SERVER_PORT"]
+        if port != wanted:         # pvxs falls back to a random port when ours is taken
+            log.error("%s: PV Access port %s:%s is taken; serving on port %s, where clients "
+                      "(EPICS_PVA_NAME_SERVERS=%s:%s) will not look", self.channel, host, wanted,
+                      port, host, wanted)
+        else:
+            log.info("%s served over PV Access on %s:%s", self.channel, host, port)
 
     async def handle(self, array):
         if self.image is not None:

@@ -109,7 +109,7 @@ def main() -> None:
     serve(make_beamline, default_prefix="sim:", prefix_env="SIMBEAMLINE_PREFIX",
           description=__doc__.split("\n\n")[0], extra_arguments=_frame_size_arguments,
           group_kwargs=dict(autosave=True),
-          startup=beamline_autosave.keep_saving)
+          startup=lambda group, _address: beamline_autosave.keep_saving(group))
 
 
 if __name__ == "__main__":

@@ -146,8 +146,9 @@ def serve(group_class, *, default_prefix: str, prefix_env: str, description: str
     """Parse the command line, build *group_class* and serve it until interrupted.
 
     The prefix comes from ``--prefix``, else the environment variable *prefix_env*,
-    else *default_prefix*. *startup* is an optional ``async def startup(group)``
-    run inside the server's event loop (for IOCs that are also CA clients).
+    else *default_prefix*. *startup* is an optional ``async def startup(group, address)``
+    run inside the server's event loop (for IOCs that are also CA clients, or serve
+    more than CA), *address* being the ``(host, port)`` the CA server binds.
     *extra_arguments* is an optional ``extra_arguments(parser)`` that adds IOC-specific
     flags to the argparse parser; their values are passed to *group_class* (a PVGroup
     class or any callable returning one instance) as keyword arguments, named by
@@ -180,7 +181,7 @@ def serve(group_class, *, default_prefix: str, prefix_env: str, description: str
         if host != "0.0.0.0":
             await _start_local_search_responder(group.pvdb, host, port)
         if startup is not None:
-            await startup(group)
+            await startup(group, (host, port))
 
     _run(group.pvdb, interfaces, run_options.get("log_pv_names", False), startup_hook)
 

@@ -45,7 +45,7 @@ def build_ioc(prefix: str, macros=None, *, path_map=(), image_ftvl="UCHAR",
 def main() -> None:
     serve(build_ioc, default_prefix="ad:", prefix_env="SIMBEAMLINE_AD_PREFIX",
           description="ADSimDetector IOC: cam1, HDF1, image1, Stats1",
-          extra_arguments=add_arguments, startup=lambda ioc: ioc.startup())
+          extra_arguments=add_arguments, startup=lambda ioc, address: ioc.startup(address))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from .circular_buffer import CircularBuffPlugin
 from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
 from .hdf_plugin import HDF5Plugin
 from .plugins import ImagePlugin, NDArray, Plugin, StatsPlugin
+from .pva import PvaPlugin
 from .roi import ROIPlugin
 from .table import plugin_table
 
@@ -27,7 +28,7 @@ class PluginChain:
         by_type = {"NDFileHDF5": HDF5Plugin, "NDFileTIFF": TIFFPlugin, "NDFileJPEG": JPEGPlugin,
                    "NDFileNetCDF": UnavailableFilePlugin, "NDFileNexus": UnavailableFilePlugin,
                    "NDPluginStats": StatsPlugin, "NDPluginROI": ROIPlugin,
-                   "NDPluginCircularBuff": CircularBuffPlugin,
+                   "NDPluginCircularBuff": CircularBuffPlugin, "NDPluginPva": PvaPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}
         self.plugins = []
@@ -38,6 +39,13 @@ class PluginChain:
 
     def __getitem__(self, name):
         return next(p for p in self.plugins if p.name == name)
+
+    async def start(self, host: str, ca_port: int) -> None:
+        """Start the plugins that serve something besides CA (Pva1's PVA server) on
+        *host*, the IOC's CA address, with ports derived from *ca_port*."""
+        for plugin in self.plugins:
+            if isinstance(plugin, PvaPlugin):
+                await plugin.start(host, ca_port)
 
     async def publish(self, port: str, array: NDArray) -> None:
         """Deliver *array* from *port* to the plugins attached to it."""

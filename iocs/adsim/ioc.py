@@ -136,8 +136,9 @@ class ADSimIOC:
         self.settings.remember(suffix, value)
         return value
 
-    async def startup(self) -> None:
-        """Run inside the server's event loop once it serves."""
+    async def startup(self, address: tuple[str, int] | None = None) -> None:
+        """Run inside the server's event loop once it serves; *address* is the
+        ``(host, port)`` its CA server binds (Pva1 serves PV Access beside it)."""
         for host_dir in self.path_map.host_roots():
             try:
                 os.makedirs(host_dir, exist_ok=True)
@@ -146,4 +147,6 @@ class ADSimIOC:
         await self.soft.compute_all()
         self._rate_task = asyncio.get_running_loop().create_task(self.soft.run_rates())
         await self.beamline.start()
+        if address is not None:
+            await self.plugins.start(*address)
         await self.settings.restore(lambda suffix, value: self.channels[suffix].write(value))

@@ -32,6 +32,8 @@ def client_env(config: BeamlineConfig, environ: dict | None = None) -> dict[str,
         # a search lost to a busy IOC is tried again within a minute (libca's least),
         # not five
         "EPICS_CA_MAX_SEARCH_PERIOD": "60",
+        # PV Access (the ADSimDetector's Pva1:Image): its IOC only, on its derived ports
+        **config.pva_client_env(),
     }
 
 

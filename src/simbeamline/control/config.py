@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from simbeamline_iocs.clock import scale_from_env
+from simbeamline_iocs.adsim.pva_address import client_conf, pva_ports
 from simbeamline_iocs.names import check_prefix as ioc_check_prefix
 
 
@@ -95,6 +96,17 @@ class BeamlineConfig:
         """UDP port of this beamline's CA repeater: the CA port + 1 (5065 for 5064, as in
         EPICS), so each beamline's clients hear only its own IOCs' beacons."""
         return self.ca_port + 1
+
+    @property
+    def pva_port(self) -> int:
+        """TCP port of the ADSimDetector IOC's PV Access server (Pva1:Image), at
+        adsim_host: the CA port + 10000 (the rule is simbeamline_iocs.adsim.pva_address's)."""
+        return pva_ports(self.ca_port)[0]
+
+    def pva_client_env(self) -> dict[str, str]:
+        """EPICS_PVA_* that make a PVA client (p4p, pvget) find this beamline's
+        ADSimDetector IOC, and no other server."""
+        return client_conf(self.adsim_host, self.ca_port)
 
     @property
     def ioc_addresses(self) -> list[str]:

@@ -97,13 +97,13 @@ def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = 
     RE = namespace["RE"]
     # says once when an IOC is back after a restart; names a lost IOC in a failed run
     RE.preprocessors.append(SessionIocs(beamline.ioc_signals()).preprocessor)
-    time_scale = standard.time_scale_signal(config)
+    time_scale = beamline.time_scale
     standard.record_time_scale(RE, time_scale)
     if suspenders is None:
         suspenders = standard.suspenders_wanted()
     installed = (standard.install_suspenders(RE, beamline, time_scale=time_scale.get())
                  if suspenders else [])
-    return dict(namespace, beamline=beamline, time_scale=time_scale, suspenders=installed,
+    return dict(namespace, beamline=beamline, suspenders=installed,
                 **beamline.namespace())
 
 

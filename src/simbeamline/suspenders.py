@@ -70,11 +70,8 @@ def _resume_plan(current, runs: OpenRuns):
 def standard_suspenders(beamline, *, time_scale: float = 1.0, runs: OpenRuns | None = None):
     """The ring-current and shutter-interlock suspenders of *beamline* (not installed)."""
     from bluesky.suspenders import SuspendBoolHigh, SuspendFloor
-    from ophyd import EpicsSignalRO
 
-    prefix = beamline.config.prefix
-    interlock = EpicsSignalRO(f"{prefix}shutter:interlock", name="shutter_interlock")
-    interlock.wait_for_connection(timeout=10)
+    interlock = beamline.shutter_interlock
     settle = SETTLE * time_scale
     post = {} if runs is None else {"post_plan": _resume_plan(beamline.I, runs)}
     return [
@@ -168,14 +165,6 @@ def install_suspenders(RE, beamline, *, time_scale: float = 1.0) -> list:
 
 #: Seconds a plan's start waits for ``time_scale`` to (re)connect.
 TIME_SCALE_CONNECT_TIMEOUT = 15.0
-
-
-def time_scale_signal(config):
-    from ophyd import EpicsSignal
-
-    signal = EpicsSignal(f"{config.prefix}time_scale", name="time_scale")
-    signal.wait_for_connection(timeout=10)
-    return signal
 
 
 def record_time_scale(RE, signal) -> None:

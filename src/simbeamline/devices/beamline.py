@@ -60,6 +60,8 @@ class Beamline:
     shutter: object
     spot: object
     dot: object
+    shutter_interlock: object
+    time_scale: object
     adsimdet: object | None = None
 
     def ioc_signals(self) -> dict[str, object]:
@@ -157,6 +159,8 @@ def build_beamline(config: BeamlineConfig | None = None, *, adsim: bool | None =
         shutter=cameras.shutter(prefix),
         spot=cameras.spot_camera(prefix, "spot", frames_root),
         dot=cameras.spot_camera(prefix, "dot", frames_root),
+        shutter_interlock=cameras.shutter_interlock(prefix),
+        time_scale=cameras.time_scale(prefix),
     ), timeout)
     adsimdet = None
     if adsim or (adsim is None and adsim_answers(config)):

@@ -253,6 +253,16 @@ def shutter(prefix: str) -> Shutter:
     return Shutter(prefix, name="shutter")
 
 
+def shutter_interlock(prefix: str) -> EpicsSignalRO:
+    """The shutter's PSS interlock (1: tripped), which the session's suspender watches."""
+    return EpicsSignalRO(f"{prefix}shutter:interlock", name="shutter_interlock")
+
+
+def time_scale(prefix: str) -> EpicsSignal:
+    """The simulation clock's time scale (1: real time), recorded in every run."""
+    return EpicsSignal(f"{prefix}time_scale", name="time_scale")
+
+
 def spot_camera(prefix: str, which: str, data_dir: Path) -> SpotCamera:
     """The camera ``<prefix><which>:`` named *which*, its frames under *data_dir*."""
     return SpotCamera(f"{prefix}{which}:", name=which, data_dir=data_dir)

@@ -46,6 +46,13 @@ def ns(beamline, faults, tmp_path_factory):
           session["mtr_spoty"], 0))
 
 
+@pytest.fixture(scope="module")
+def adsim_ns(beamline, faults, tmp_path_factory):
+    """A second session, with ``adsimdet``."""
+    return new_session(private_config(beamline, tmp_path_factory.mktemp("fault-adsim")),
+                       adsim=True)
+
+
 def at_event(RE, number, action, stream="primary"):
     """Run *action()* once, when event *number* of *stream* has been emitted."""
     descriptors = {}
@@ -94,14 +101,15 @@ def test_beam_dump_suspends_a_30_point_scan_which_resumes_without_beamless_event
         [-10 + 20 * i / 29 for i in range(30)], abs=1e-3)    # every point, once
 
 
-@pytest.mark.parametrize("point", [1, 5])
+@pytest.mark.parametrize("detector, point", [("dot", 1), ("dot", 5), ("adsimdet", 1)])
 def test_beam_dump_between_a_points_reads_and_its_save_records_no_beamless_event(
-        ns, faults, point):
+        request, faults, detector, point):
     """The dump lands as a point's ``I`` is read, after its checkpoint and trigger: the
     read sees no beam and the suspender's monitor is still on its way. The point must
     be dropped, the run suspended, and the point taken again once the beam is back,
     its frame readable (at point 1 the dropped event carried the run's first Resource
     document, which bluesky discards with it)."""
+    ns = request.getfixturevalue("adsim_ns" if detector == "adsimdet" else "ns")
     RE, db, I = ns["RE"], ns["db"], ns["I"]
     reads = []
 
@@ -113,7 +121,7 @@ def test_beam_dump_between_a_points_reads_and_its_save_records_no_beamless_event
 
     RE.msg_hook, hook = dump_as_I_is_read, RE.msg_hook
     try:
-        uid, = RE(ns["count"]([ns["dot"], I], num=10))
+        uid, = RE(ns["count"]([ns[detector], I], num=10))
     finally:
         RE.msg_hook = hook
     run = db.v2[uid]
@@ -122,8 +130,8 @@ def test_beam_dump_between_a_points_reads_and_its_save_records_no_beamless_event
     assert len(primary["time"]) == 10                         # the point taken again
     assert (primary["I"].values > CURRENT_FLOOR).all()        # none without beam
     assert len(run.resume.read()["time"]) >= 1                # the suspension is recorded
-    frames = primary["dot_img"].values                        # every frame readable
-    assert frames.shape[0] == 10 and (frames.sum(axis=(1, 2)) > 0).all()
+    frames = primary[f"{detector}_image" if detector == "adsimdet" else "dot_img"].values
+    assert frames.shape[0] == 10 and (frames.reshape(10, -1).sum(axis=1) > 0).all()
 
 
 def test_stuck_shutter_stops_scan_with_dark_before_a_beamlit_dark(ns, faults, beamline):

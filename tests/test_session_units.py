@@ -154,19 +154,26 @@ def _drive(plan, respond):
         response = respond(msg)
 
 
-def test_before_each_inserts_routes_responses_and_exceptions_and_keeps_no_messages():
+def test_suspension_guard_holds_a_tripped_event_routes_responses_and_keeps_no_messages():
+    import types
     import weakref
 
     from bluesky import Msg
+    from bluesky.suspenders import SuspendFloor
+    from ophyd import Signal
 
-    from simbeamline.suspenders import before_each
+    from simbeamline.suspenders import RunState, suspension_guard
 
+    current = Signal(name="I", value=500.0)
+    runs = RunState()
+    RE = types.SimpleNamespace(suspenders=[SuspendFloor(current, 100.0)])
     tags, got, caught, alive = [], [], [], []
 
     def plan():
         for n in range(200):
             tag = _Tag()
             tags.append(weakref.ref(tag))
+            yield Msg("create", name="primary")
             got.append((yield Msg("read", tag)))
             try:
                 yield Msg("save", tag)
@@ -175,18 +182,23 @@ def test_before_each_inserts_routes_responses_and_exceptions_and_keeps_no_messag
         del tag
         alive.append(sum(ref() is not None for ref in tags))    # while the plan runs
 
-    def head():
-        yield Msg("sleep", None, 0)
+    held = []
 
     def respond(msg):
         if msg.command == "read":
-            return ("reading", id(msg.obj))
+            beam = 0.0 if len(got) == 7 else 500.0      # point 7 is read without beam
+            return {"I": {"value": beam, "timestamp": 0.0}, "n": {"value": len(got)}}
+        if msg.command == "sleep":                      # the hold, until the resume
+            held.append(len(got))
+            if len(held) == 3:
+                runs.resumes += 1
         if msg.command == "save" and len(caught) < 3:
             return RuntimeError("save failed")
         return None
 
-    seen = _drive(before_each(plan(), "save", head), respond)
-    assert seen[:3] == ["read", "sleep", "save"] and seen.count("sleep") == 200
-    assert got[0][0] == "reading" and len(got) == 200     # each read's own response
-    assert caught == ["save failed"] * 3                    # thrown into the plan
-    assert alive[0] <= 1                     # no message kept alive (plan_mutator: 200)
+    seen = _drive(suspension_guard(RE, runs)(plan()), respond)
+    assert held == [8, 8, 8]        # only the beamless 8th point was held, until resumed
+    assert seen.count("save") == 200 and seen.count("read") == 200
+    assert got[3]["n"]["value"] == 3          # each read got its own response
+    assert caught == ["save failed"] * 3      # thrown into the plan
+    assert alive[0] <= 1                      # no message kept alive (plan_mutator: 200)

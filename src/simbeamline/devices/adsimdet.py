@@ -116,6 +116,14 @@ class ReliableSingleTrigger(SingleTrigger_V34):
             _forget_staging(self)
             return [self]
 
+    def pause(self):
+        """The RunEngine pauses or suspends: it drops the event it was bundling, and
+        with it the Resource document the event had collected (the run's first event
+        carries it); a new Resource lets the retaken frames' events be read."""
+        if self._staged == Staged.yes:
+            self.hdf1.restart_resource()
+        super().pause()
+
     def trigger(self):
         if self._staged != Staged.yes:
             raise RuntimeError("This detector is not ready to trigger. "
@@ -183,6 +191,15 @@ class CustomHDF5Plugin(FileStoreHDF5SingleIterativeWrite, HDF5Plugin):
         # once in the cam; create_directory must be set before file_path.
         for k in ("capture", "array_counter", "parent.cam.array_callbacks", "create_directory"):
             self.stage_sigs.pop(k, None)
+
+    def restart_resource(self) -> None:
+        """Start a new Resource for the frames still to come (same files, same
+        numbering: ``FileStoreHDF5Single.stage``'s keywords)."""
+        self._generate_resource({
+            "template": self.file_template.get(),
+            "filename": self.file_name.get(),
+            "frame_per_point": self.get_frames_per_point(),
+        })
 
     def stage(self):
         # Do not press the Capture button in the HDF plugin.

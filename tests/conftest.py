@@ -17,29 +17,8 @@ from pathlib import Path
 
 import pytest
 
-
-def _keep_pyepics_on_its_own_libca() -> None:
-    """ophyd-async (the test extra, for test_adsim_ophyd_async.py) brings epicscorelibs,
-    and importing ophyd then points pyepics at epicscorelibs' libca (PYEPICS_LIBCA),
-    for processes that use pyepics and aioca together. No test process does (the
-    ophyd-async client runs in a child of its own), so the tests and every process
-    they start stay on the libca pyepics ships, as an install without the test extra
-    runs. A PYEPICS_LIBCA the user set is kept."""
-    if "PYEPICS_LIBCA" in os.environ:
-        return
-    from importlib.resources import files
-
-    from epics.utils import clib_search_path
-
-    bundled = files("epics.clibs") / clib_search_path("ca")
-    if bundled.is_file():
-        os.environ["PYEPICS_LIBCA"] = str(bundled)
-
-
-_keep_pyepics_on_its_own_libca()
-
-from simbeamline.control import ca_env, launcher  # noqa: E402  (after the libca choice)
-from simbeamline.control.config import BeamlineConfig  # noqa: E402
+from simbeamline.control import ca_env, launcher
+from simbeamline.control.config import BeamlineConfig
 
 #: Port of the test beamline; differs from 5064 so a user's running beamline is left alone.
 TEST_CA_PORT = int(os.environ.get("SIMBEAMLINE_TEST_CA_PORT", "5070"))

@@ -38,10 +38,10 @@ NUM = 5
 
 
 def _run_client(prefix: str, directory: Path, documents: Path) -> subprocess.CompletedProcess:
-    """The client, pointed at the IOC by address only. PYEPICS_LIBCA (which
-    tests/conftest.py sets for pyepics' own libca) is left out: bluesky's RunEngine
-    imports ophyd, which then points pyepics at epicscorelibs' libca, the one aioca
-    loads; with two copies of libca in one process aioca connects to nothing."""
+    """The client, pointed at the IOC by address only. A PYEPICS_LIBCA is left out:
+    bluesky's RunEngine imports ophyd, which points pyepics at epicscorelibs' libca,
+    the one aioca loads, unless PYEPICS_LIBCA names another; with two copies of libca
+    in one process aioca connects to nothing."""
     env = dict(os.environ, EPICS_CA_ADDR_LIST=f"{HOST}:{EXTRA_PORT}",
                EPICS_CA_AUTO_ADDR_LIST="NO")
     env.pop("PYEPICS_LIBCA", None)

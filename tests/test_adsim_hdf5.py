@@ -113,6 +113,40 @@ def test_capture_and_stream_write_one_multi_frame_file(ad, beamline, ioc_dir, mo
     ad.camera()
 
 
+def test_stream_in_swmr_mode_is_read_while_open_after_flush_now(ad, beamline, ioc_dir):
+    """What ophyd-async's HDF writer relies on: SWMRMode On, NumFramesChunks (0 is
+    taken as 1 when the file opens, as NDFileHDF5 does), and FlushNow, a busy record
+    whose put completes once the open file is flushed and which then reads Done, so
+    a SWMR reader sees every frame written while the capture goes on."""
+    ad.camera(mode="Multiple", num_images=3, exposure=0.01, period=0.02)
+    ad.hdf(ioc_dir, name="swmr", mode="Stream", num_capture=0)   # until Capture=0
+    ad.put("HDF1:FlushNow", 1)                  # no file open: nothing to flush
+    assert ad.string("HDF1:FlushNow") == "Done"
+    ad.put("HDF1:SWMRMode", "On")
+    ad.put("HDF1:NumFramesChunks", 0)
+    try:
+        ad.put("HDF1:Capture", 1, wait=False)
+        ad.wait_for("HDF1:Capture_RBV", lambda v: v == "Capturing")
+        ad.acquire()
+        ad.wait_for("HDF1:NumCaptured_RBV", lambda v: v == "3")
+        ad.put("HDF1:FlushNow", 1)              # completes after the flush
+        assert ad.string("HDF1:FlushNow") == "Done"
+        assert ad.get("HDF1:NumFramesChunks_RBV") == 1
+        assert ad.string("HDF1:Capture_RBV") == "Capturing"      # the file is still open
+        path = host_dir(beamline, ad.string("HDF1:FullFileName_RBV"))
+        with h5py.File(path, "r", libver="latest", swmr=True) as f:
+            data = f["/entry/data/data"]
+            assert data.shape == (3, 1024, 1024) and data.chunks == (1, 1024, 1024)
+            np.testing.assert_array_equal(data[2], image1_frame(ad))
+        ad.put("HDF1:Capture", 0)
+        ad.wait_for("HDF1:Capture_RBV", lambda v: v == "Done")
+        assert ad.string("HDF1:WriteStatus") == "Write OK"
+    finally:
+        ad.put("HDF1:Capture", 0)
+        ad.put("HDF1:SWMRMode", "Off")
+        ad.camera()
+
+
 def test_uncreatable_file_path_reports_and_ophyd_stage_raises(ad, beamline, ioc_dir):
     from ophyd import Component as Cpt
     from ophyd.areadetector import SimDetector, SingleTrigger

@@ -126,6 +126,63 @@ def test_writer_failure_leaves_no_partial_file(tmp_path):
         np.testing.assert_array_equal(f["/entry/data/data"][1], frame + 1)
 
 
+def test_the_driver_boots_showing_the_sensor_size_as_its_frame_size():
+    """simDetector's constructor sets NDArraySizeX/Y to the sensor size, so
+    cam1:ArraySizeX/Y_RBV show it before any frame (ophyd-async describes its
+    frames from them before it acquires)."""
+    specs = {s.suffix: s for s in table.load_table()}
+    for axis in "XY":
+        assert specs[f"cam1:ArraySize{axis}_RBV"].initial == specs[f"cam1:MaxSize{axis}_RBV"].initial == "1024"
+        assert specs[f"cam1:Size{axis}"].initial == "1024"
+
+
+def test_swmr_file_is_read_while_written_and_chunks_num_frames_chunks(tmp_path):
+    """SWMRMode On: a reader in another process (h5py swmr=True) follows the frames
+    of an open Stream file after each flush; NumFramesChunks frames make a chunk, and
+    the performance dataset (made when the file opens) is filled at close."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "swmr.h5"
+    reader = f"""
+import sys, h5py
+with h5py.File({str(target)!r}, "r", libver="latest", swmr=True) as f:
+    ds = f["/entry/data/data"]
+    print(ds.shape[0], ds.chunks[0], int(ds[-1].max()) if ds.shape[0] else -1)
+"""
+
+    def read_open_file():
+        out = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        return [int(v) for v in out.stdout.split()]
+
+    opts = h5writer.WriteOptions(swmr=True, frames_per_chunk=3, store_perform=True)
+    writer = h5writer.NeXusWriter(str(target), (8, 8), np.uint8, opts, multi=True)
+    try:
+        for i in range(2):
+            writer.add(np.full((8, 8), i + 1, np.uint8), h5writer.FrameInfo(i + 1, 1.7e9 + i))
+        writer.flush()
+        assert read_open_file() == [2, 3, 2]
+        writer.add(np.full((8, 8), 3, np.uint8), h5writer.FrameInfo(3, 1.7e9 + 2))
+        writer.flush()
+        assert read_open_file() == [3, 3, 3]
+    finally:
+        writer.close()
+    with h5py.File(target, "r") as f:
+        assert f["/entry/data/data"].shape == (3, 8, 8)
+        assert f["/entry/data/data"].chunks == (3, 8, 8)
+        assert f["/entry/instrument/performance/timestamp"].shape == (3, 5)
+        np.testing.assert_array_equal(f["/entry/instrument/NDAttributes/NDArrayUniqueId"][()],
+                                      [1, 2, 3])
+    # SWMRMode Off (the default): chunks of one frame unless NumFramesChunks says more
+    plain = tmp_path / "plain.h5"
+    h5writer.write_frames(str(plain), [np.zeros((4, 4), np.uint8)] * 2,
+                          [h5writer.FrameInfo(1, 1.7e9)] * 2, h5writer.WriteOptions(), multi=True)
+    with h5py.File(plain, "r") as f:
+        assert f["/entry/data/data"].chunks == (1, 4, 4)
+
+
 def test_frame_cache_reuses_the_pattern_only_while_its_parameters_hold():
     cache = frames.FrameCache()
     still = frames.SimParams(sim_mode="Peaks", noise=0, offset=3)

@@ -12,7 +12,11 @@
 /entry/data/data                     hard link to /entry/instrument/detector/data
 
 Single mode stores one 2-D (rows, columns) frame per file; Capture and Stream
-store a 3-D (frames, rows, columns) dataset.
+store a 3-D (frames, rows, columns) dataset, chunked NumFramesChunks frames at a
+time (at least 1, as NDFileHDF5 chunks it). With SWMRMode On a multi-frame file is
+written in HDF5's single-writer/multiple-reader mode once its layout is made, so a
+reader (h5py ``swmr=True``) follows the frames while the file is open; every object
+of the file, the performance dataset too, is therefore created when it opens.
 
 A multi-frame file survives a write that fails part way (disk full, file size
 limit): HDF5 itself cannot close a file cleanly once one of its writes has failed
@@ -74,6 +78,10 @@ class WriteOptions:
     blosc_shuffle: str = "None"
     store_perform: bool = False
     store_attr: bool = True
+    #: frames per chunk of a multi-frame dataset (NumFramesChunks; 0 counts as 1)
+    frames_per_chunk: int = 1
+    #: SWMRMode On: a multi-frame file is written in SWMR mode
+    swmr: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +140,7 @@ class NeXusWriter:
             if multi:
                 self.data = detector.create_dataset(
                     "data", shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                    chunks=(1, *shape), **kwargs)
+                    chunks=(max(int(opts.frames_per_chunk), 1), *shape), **kwargs)
             else:
                 if kwargs:
                     kwargs.setdefault("chunks", shape)
@@ -156,10 +164,17 @@ class NeXusWriter:
                     self._describe(ds, name, description)
                     self.attrs[name] = ds
             self.instrument = instrument
+            self._perf_ds = None
+            if opts.store_perform:
+                perf = self._group(instrument, "performance", "NXcollection")
+                self._perf_ds = perf.create_dataset("timestamp", shape=(0, 5), maxshape=(None, 5),
+                                                    dtype=np.float64, chunks=(64, 5))
             data_group = self._group(entry, "data", "NXdata")
             data_group["data"] = self.data   # hard link
             if multi:
                 self.file.flush()
+                if opts.swmr:
+                    self.file.swmr_mode = True   # no object can be created after this
                 self._fd = self.file.id.get_vfd_handle()
                 self._reserve_base = os.fstat(self._fd).st_size + RESERVE_FIXED
                 self._reserved_bytes = 0
@@ -233,10 +248,15 @@ class NeXusWriter:
             now = time.time()
             self._perf.append((now - self._t0, now - t, self.count, frame.nbytes, now))
 
+    def flush(self) -> None:
+        """Make what is written visible to readers (FlushNow; SWMR readers refresh)."""
+        self.file.flush()
+
     def close(self) -> None:
-        if self.opts.store_perform and self.file:
-            perf = self._group(self.instrument, "performance", "NXcollection")
-            perf.create_dataset("timestamp", data=np.array(self._perf, dtype=np.float64).reshape(-1, 5))
+        if self._perf_ds is not None and self.file:
+            rows = np.array(self._perf, dtype=np.float64).reshape(-1, 5)
+            self._perf_ds.resize(len(rows), axis=0)
+            self._perf_ds[...] = rows
         self.file.close()
         if self._fd is not None:
             self._fd = None

@@ -1,5 +1,6 @@
 """NDFileHDF5: FilePath/CreateDirectory, file names and numbers, Single, Capture
-and Stream modes, WriteFile, WriteStatus/WriteMessage.
+and Stream modes, WriteFile, WriteStatus/WriteMessage, NumFramesChunks, SWMRMode
+and FlushNow.
 
 Files are written in the IOC's executor (never on the event loop); paths are
 reported as the IOC names them and written through the path map.
@@ -31,7 +32,8 @@ class HDF5Plugin(Plugin):
         self.captured = 0
         for field, handler in (("FilePath", self._put_file_path), ("Capture", self._put_capture),
                                ("WriteFile", self._put_write_file), ("FileNumber", self._put_int),
-                               ("NumCapture", self._put_nonneg), ("ReadFile", self._put_read_file)):
+                               ("NumCapture", self._put_nonneg), ("ReadFile", self._put_read_file),
+                               ("FlushNow", self._put_flush_now)):
             self.ioc.register(self.pv(field), handler)
 
     # -- helpers -------------------------------------------------------------
@@ -45,7 +47,14 @@ class HDF5Plugin(Plugin):
             blosc_compressor=self.get("BloscCompressor"), blosc_level=int(self.get("BloscLevel")),
             blosc_shuffle=self.get("BloscShuffle"),
             store_perform=self.get("StorePerform") == "Yes",
-            store_attr=self.get("StoreAttr") != "No")
+            store_attr=self.get("StoreAttr") != "No",
+            frames_per_chunk=max(int(self.get("NumFramesChunks")), 1),
+            swmr=self.get("SWMRMode") == "On")
+
+    async def _opening_multi_frame_file(self) -> None:
+        """As NDFileHDF5 opens a Capture/Stream file: NumFramesChunks below 1 is
+        taken as 1, and the readback shows the frames per chunk the file uses."""
+        await self.post({"NumFramesChunks_RBV": max(int(self.get("NumFramesChunks")), 1)})
 
     def next_file_name(self) -> str:
         return format_file_name(self.get("FileTemplate"), self.get("FilePath"),
@@ -91,6 +100,8 @@ class HDF5Plugin(Plugin):
             ioc_name, host_name = await self._target()
             frames = [a.data for a in arrays]
             infos = [FrameInfo(a.unique_id, a.timestamp) for a in arrays]
+            if multi:
+                await self._opening_multi_frame_file()
             options = self.options()
             await self._in_executor(
                 lambda: write_frames(host_name, frames, infos, options, multi=multi))
@@ -150,6 +161,20 @@ class HDF5Plugin(Plugin):
     async def _put_read_file(self, value):
         return 0 if value in ("Read", 1) else value
 
+    async def _put_flush_now(self, value):
+        """FlushNow (a busy record): flush the open Stream file so readers see every
+        frame written so far, then back to Done; the put completes after the flush.
+        With no file open there is nothing to flush: it stays Done (NDFileHDF5 keeps
+        the old value and returns an error status, which fails no CA put)."""
+        stream = self.stream
+        if value in ("Flush", 1) and stream is not None:
+            try:
+                await self._in_executor(stream.flush)
+            except Exception as exc:
+                if stream is self.stream:   # else it was closed meanwhile, which flushed it
+                    await self._failed(exc, stream.ioc_name)
+        return "Done"
+
     async def _put_write_file(self, value):
         if value not in ("Write", 1):
             return value
@@ -204,6 +229,7 @@ class HDF5Plugin(Plugin):
         try:
             ioc_name = self.next_file_name()
             host_name = self._host_name(ioc_name)
+            await self._opening_multi_frame_file()
             self.stream = await self._in_executor(
                 lambda: NeXusWriter(host_name, like.data.shape, like.data.dtype, self.options(),
                                     multi=True))

@@ -93,3 +93,47 @@ def test_catalog_command_offers_check_repair_sync_and_check_tiled():
     assert "--repair" in run("check", "--help").stdout
     assert "--quiet" in run("sync", "--help").stdout
     assert "--scan-id" in run("check", "--tiled", "--help").stdout
+
+
+_RACER = """
+import sys, time
+from pathlib import Path
+from simbeamline.control.config import BeamlineConfig
+from simbeamline.catalog.tiled_server import pg_password
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)        # the barrier: every process asks at the same instant
+print(pg_password(BeamlineConfig(run_dir=Path(sys.argv[1]))))
+"""
+
+
+def test_processes_asking_for_the_new_password_at_once_all_get_the_same_one(tmp_path):
+    """PostgreSQL (initdb) and Tiled start together and both make the password on first
+    use: they used to write different ones (Tiled's then failed to authenticate) or
+    fail renaming the same temporary file."""
+    import subprocess
+    import sys
+
+    for attempt in range(2):
+        run_dir, go = tmp_path / f"run{attempt}", tmp_path / f"go{attempt}"
+        racers = [subprocess.Popen([sys.executable, "-c", _RACER, str(run_dir), str(go)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                  for _ in range(6)]
+        go.touch()
+        results = [racer.communicate(timeout=120) for racer in racers]
+        assert all(racer.returncode == 0 for racer in racers), [err for _, err in results]
+        passwords = {out.strip() for out, _ in results}
+        assert len(passwords) == 1 and len(passwords.pop()) > 20
+        leftovers = [p.name for p in (run_dir / "catalog").iterdir() if p.suffix == ".part"]
+        assert leftovers == []
+
+
+def test_a_second_writer_of_the_password_keeps_the_first(tmp_path):
+    """The interleaving of the race, in order: both found no file, the first wrote
+    its password (and initdb used it), then the second writes: the first must stay."""
+    path = tmp_path / "catalog" / "pg_password"
+    catalog_service.write_private(path, "first", keep_existing=True)
+    catalog_service.write_private(path, "second", keep_existing=True)
+    assert path.read_text() == "first"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in path.parent.iterdir()] == ["pg_password"]   # no .part left

@@ -103,7 +103,7 @@ def pg_password(config: BeamlineConfig) -> str:
     """The cluster's superuser password (made on first use, stored 0600)."""
     path = state_dir(config) / "pg_password"
     if not path.exists():
-        write_private(path, secrets.token_urlsafe(24))
+        write_private(path, secrets.token_urlsafe(24), keep_existing=True)
     return path.read_text().strip()
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -150,14 +151,28 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write *text* to *path* with mode 0600 from the first byte (never world-readable)."""
+def write_private(path: Path, text: str, *, keep_existing: bool = False) -> None:
+    """Write *text* to *path* with mode 0600 from the first byte (never world-readable).
+
+    Readers see the old file or the whole new one, never a part. With *keep_existing*
+    the first of several processes writing at once wins and the others keep its file
+    (PostgreSQL and Tiled start together and both ask for the password it makes).
+    """
     private_dir(path.parent)
-    partial = path.with_name(path.name + ".part")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(text)
-    os.replace(partial, path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        if keep_existing:
+            try:
+                os.link(partial, path)   # atomic, and fails if another process was first
+            except FileExistsError:
+                pass
+        else:
+            os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def save_service(config: BeamlineConfig, service: CatalogService) -> None:

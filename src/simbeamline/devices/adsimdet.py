@@ -31,6 +31,7 @@ from ophyd.areadetector.filestore_mixins import FileStoreHDF5SingleIterativeWrit
 from ophyd.areadetector.plugins import HDF5Plugin_V34 as HDF5Plugin
 from ophyd.areadetector.trigger_mixins import ADTriggerStatus
 from ophyd.device import Staged
+from ophyd.utils import InvalidState
 from simbeamline_iocs.adsim.paths import PathMap
 
 from ..control.config import BeamlineConfig
@@ -67,6 +68,13 @@ def _forget_staging(device) -> None:
     device._original_vals.clear()
     for attr in device._sub_devices:
         _forget_staging(getattr(device, attr))
+
+
+def describe_write_error(message: str) -> str:
+    """The IOC's WriteMessage, saying "disk full" when it is one."""
+    if "No space left" in message or "ENOSPC" in message or "Errno 28" in message:
+        return f"disk full (ENOSPC): {message}"
+    return message or "no message from the IOC"
 
 
 class ExplainedTriggerStatus(Explained, ADTriggerStatus):
@@ -148,8 +156,27 @@ class ReliableSingleTrigger(SingleTrigger_V34):
             return
         if old_value == 1 and value == 0:   # an acquisition just finished
             self._status = None
-            if not status.done:
+            if not status.done:   # CA reads do not belong in a CA callback: a thread
+                threading.Thread(target=self._finish, args=(status,), daemon=True,
+                                 name=f"{self.name}-written").start()
+
+    def _finish(self, status) -> None:
+        """Finish *status*, or fail it when HDF1 could not write the frame's file (disk
+        full, ...): no event may point at a file that was never written."""
+        try:
+            failed = self.hdf1.write_status.get(as_string=True, use_monitor=False) != "Write OK"
+            message = self.hdf1.write_message.get(as_string=True, use_monitor=False) if failed else ""
+        except Exception as exc:   # the IOC is gone: the IOC watch names it
+            failed, message = True, f"could not read HDF1's WriteStatus ({exc})"
+        try:
+            if failed:
+                status.set_exception(OSError(
+                    f"{self.name}: the HDF5 plugin ({self.hdf1.prefix}) did not write the "
+                    f"frame's file: {describe_write_error(message)}"))
+            else:
                 status.set_finished()
+        except InvalidState:       # the time limit or the IOC watch failed it first
+            pass
 
 
 class TheDetectorCam(SimDetectorCam_V34):

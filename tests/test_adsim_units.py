@@ -144,6 +144,54 @@ def test_frame_cache_reuses_the_pattern_only_while_its_parameters_hold():
     assert (dark == 3).all()
 
 
+@pytest.mark.parametrize("shape,dtype,store_attr", [
+    ((1024, 1024), np.uint8, True), ((240, 320), np.uint16, True), ((7, 5), np.float64, True),
+    ((64, 64), np.int32, False)])
+def test_single_mode_file_from_the_template_is_the_writers_file(tmp_path, shape, dtype, store_attr):
+    """An uncompressed Single-mode file written from the template is byte for byte
+    the file NeXusWriter writes for the same frame and NDAttributes, and reads back."""
+    opts = h5writer.WriteOptions(store_attr=store_attr)
+    assert h5writer.single_template(shape, dtype, opts) is not None
+    rng = np.random.default_rng(11)
+    frame = (rng.random(shape) * 200).astype(dtype)
+    info = h5writer.FrameInfo(4242, 1.7654321e9 + 0.5)
+    fast = tmp_path / "fast_000000.h5"
+    h5writer.write_frames(str(fast), [frame], [info], opts, multi=False)
+    slow = tmp_path / "slow.h5"
+    writer = h5writer.NeXusWriter(str(slow), shape, np.dtype(dtype), opts, multi=False)
+    writer.add(frame, info)
+    writer.close()
+    assert fast.read_bytes() == slow.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast_000000.h5", "slow.h5"]
+    with h5py.File(fast, "r") as f:
+        np.testing.assert_array_equal(f["/entry/data/data"][()], frame)
+        if store_attr:
+            attrs = f["/entry/instrument/NDAttributes"]
+            assert attrs["NDArrayUniqueId"][()].tolist() == [4242]
+            assert attrs["NDArrayTimeStamp"][0] == 1.7654321e9 + 0.5
+            assert attrs["NDArrayEpicsTSSec"][0] == int(1.7654321e9) - h5writer.EPICS_EPOCH
+            assert attrs["NDArrayEpicsTSnSec"][0] == 500_000_000
+        else:
+            assert "NDAttributes" not in f["/entry/instrument"]
+
+
+def test_single_mode_files_that_have_no_template_are_written_by_the_writer(tmp_path):
+    """Compressed or StorePerform files have no template (their bytes vary), and are
+    still written; a template write that fails leaves no partial file."""
+    for opts in (h5writer.WriteOptions(compression="zlib"), h5writer.WriteOptions(store_perform=True)):
+        assert h5writer.single_template((8, 8), np.uint8, opts) is None
+        target = tmp_path / f"{opts.compression}-{opts.store_perform}.h5"
+        h5writer.write_frames(str(target), [np.ones((8, 8), np.uint8)], [h5writer.FrameInfo(1, 1.7e9)],
+                              opts, multi=False)
+        with h5py.File(target, "r") as f:
+            assert f["/entry/data/data"][()].sum() == 64
+    (tmp_path / "dir.h5").mkdir()            # a directory where the file should go
+    with pytest.raises(OSError):
+        h5writer.write_frames(str(tmp_path / "dir.h5"), [np.ones((8, 8), np.uint8)],
+                              [h5writer.FrameInfo(1, 1.7e9)], h5writer.WriteOptions(), multi=False)
+    assert not list(tmp_path.glob(".*.part"))
+
+
 def test_multi_frame_file_failing_part_way_keeps_its_frames(tmp_path):
     """write_frames under a file-size limit (a child process, so the limit stays
     there): the Capture file is closed with the frames that fitted."""

@@ -153,6 +153,8 @@ class FrameCache:
         self._key = None
         self._signal = None
         self._scratch = None
+        self._frame_key = None
+        self._frame = None
 
     def peaks(self, p: SimParams, x: np.ndarray, y: np.ndarray, rng) -> np.ndarray:
         if p.peak_variation:
@@ -165,10 +167,31 @@ class FrameCache:
             self._key, self._signal = key, signal
         return self._signal
 
+    def constant_frame(self, p: SimParams):
+        """The last frame computed for exactly *p*, if *p* gives the same frame
+        every time (see :func:`is_constant`); None otherwise."""
+        return self._frame if self._frame_key == dataclasses.astuple(p) else None
+
+    def keep_frame(self, p: SimParams, frame: np.ndarray) -> None:
+        kept = frame.copy()
+        kept.flags.writeable = False
+        self._frame_key, self._frame = dataclasses.astuple(p), kept
+
     def scratch(self, shape: tuple[int, int]) -> np.ndarray:
         if self._scratch is None or self._scratch.shape != shape:
             self._scratch = np.empty(shape, dtype=np.float32)
         return self._scratch
+
+
+def is_constant(p: SimParams) -> bool:
+    """Whether every frame of *p* is the same whatever its number: no noise, and
+    no signal that changes from frame to frame (Peaks without PeakVariation,
+    Offset&Noise, or a closed shutter; LinearRamp and Sine move with the number)."""
+    if p.noise:
+        return False
+    if not p.shutter_open or p.sim_mode == "Offset&Noise":
+        return True
+    return p.sim_mode == "Peaks" and not p.peak_variation
 
 
 def compute_frame(p: SimParams, n: int, rng: np.random.Generator,
@@ -176,7 +199,22 @@ def compute_frame(p: SimParams, n: int, rng: np.random.Generator,
     """Frame number *n* (0, 1, ... since the IOC started) as a (rows, columns) array.
 
     With a *cache* (the driver's), the Peaks pattern is reused while its
-    parameters stay the same; the frame returned is always a new array."""
+    parameters stay the same, and a noiseless frame that does not change from
+    frame to frame (:func:`is_constant`) is computed once and copied while its
+    parameters hold; the frame returned is always a new array."""
+    constant = cache is not None and is_constant(p)
+    if constant:
+        kept = cache.constant_frame(p)
+        if kept is not None:
+            return kept.copy()
+    frame = _compute_frame(p, n, rng, cache)
+    if constant:
+        cache.keep_frame(p, frame)
+    return frame
+
+
+def _compute_frame(p: SimParams, n: int, rng: np.random.Generator,
+                   cache: FrameCache | None) -> np.ndarray:
     x, y = _axes(p)
     if not p.shutter_open:
         signal = None

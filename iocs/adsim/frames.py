@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -142,12 +143,20 @@ def convert(image: np.ndarray, data_type: str) -> np.ndarray:
     return wide.view(np.uint64) if dtype == np.uint64 else wide.astype(dtype, copy=False)
 
 
+def _key(p: SimParams) -> tuple:
+    """Every parameter of *p*, as a comparable tuple (``dataclasses.astuple`` deep-
+    copies field by field: ten times slower, and asked for every frame)."""
+    return tuple(p.__dict__.values())
+
+
 class FrameCache:
     """What a driver keeps from frame to frame. Like simDetector, which computes its
     peak pattern again only when a parameter changes, the noiseless Peaks pattern
-    of the current parameters is kept (float32, read-only); the noise is drawn into
-    a scratch buffer that is reused instead of allocated for every frame. One
-    cache serves one driver, whose frames are computed one at a time."""
+    of the current parameters is kept (float32, read-only), and so is a whole
+    noiseless frame that does not change (:func:`is_constant`); the frame is made in
+    a scratch buffer that is reused instead of allocated for every frame, and the
+    next frame's uniform noise is drawn ahead (:meth:`uniform`). One cache serves
+    one driver, whose frames are computed one at a time."""
 
     def __init__(self):
         self._key = None
@@ -155,6 +164,10 @@ class FrameCache:
         self._scratch = None
         self._frame_key = None
         self._frame = None
+        #: the next frame's uniform noise field, drawn ahead: (rng, shape, future, buffer)
+        self._next_uniform = None
+        self._uniform_buffers = []
+        self._drawer = None
 
     def peaks(self, p: SimParams, x: np.ndarray, y: np.ndarray, rng) -> np.ndarray:
         if p.peak_variation:
@@ -170,12 +183,51 @@ class FrameCache:
     def constant_frame(self, p: SimParams):
         """The last frame computed for exactly *p*, if *p* gives the same frame
         every time (see :func:`is_constant`); None otherwise."""
-        return self._frame if self._frame_key == dataclasses.astuple(p) else None
+        return self._frame if self._frame_key == _key(p) else None
+
+    def copy_of_constant(self, p: SimParams) -> np.ndarray | None:
+        """A new copy of the kept frame of *p* when *p* gives a constant frame
+        (:func:`is_constant`) already computed; None otherwise."""
+        if not is_constant(p):
+            return None
+        kept = self.constant_frame(p)
+        return None if kept is None else kept.copy()
 
     def keep_frame(self, p: SimParams, frame: np.ndarray) -> None:
         kept = frame.copy()
         kept.flags.writeable = False
-        self._frame_key, self._frame = dataclasses.astuple(p), kept
+        self._frame_key, self._frame = _key(p), kept
+
+    def uniform(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        """U[0, 1) float32 for one frame of *shape* from *rng*, as
+        ``rng.random(shape, dtype=np.float32)`` gives it. Drawing 1024 x 1024 of them
+        is most of a noisy frame's maths (4 ms), so the next frame's field is drawn
+        ahead, in a thread of the cache's own, while this frame goes through the
+        plugins; it is used only if the next frame asks for the same *rng* and shape
+        (otherwise it is dropped, having taken its numbers from its generator all the
+        same, and a field is drawn then). Two buffers alternate: the one returned
+        stays untouched until the next call."""
+        pending, self._next_uniform = self._next_uniform, None
+        if pending is not None:
+            drawn = pending[2].result()      # also: its buffer is free again after this
+            if pending[0] is rng and pending[1] == shape:
+                field = drawn
+            else:
+                field = rng.random(shape, dtype=np.float32, out=self._uniform_buffer(shape, 0))
+        else:
+            field = rng.random(shape, dtype=np.float32, out=self._uniform_buffer(shape, 0))
+        spare = self._uniform_buffer(shape, 1 if field is self._uniform_buffers[0] else 0)
+        if self._drawer is None:
+            self._drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adsim-noise")
+        future = self._drawer.submit(rng.random, shape, np.float32, spare)
+        self._next_uniform = (rng, shape, future)
+        return field
+
+    def _uniform_buffer(self, shape, index: int) -> np.ndarray:
+        buffers = self._uniform_buffers
+        if len(buffers) != 2 or buffers[0].shape != shape:
+            buffers[:] = [np.empty(shape, np.float32), np.empty(shape, np.float32)]
+        return buffers[index]
 
     def scratch(self, shape: tuple[int, int]) -> np.ndarray:
         if self._scratch is None or self._scratch.shape != shape:
@@ -229,8 +281,11 @@ def _compute_frame(p: SimParams, n: int, rng: np.random.Generator,
         shape = (y.size, x.size)
         image = cache.scratch(shape) if cache is not None else np.empty(shape, np.float32)
         if p.noise:
-            rng.random(shape, dtype=np.float32, out=image)
-            image *= np.float32(p.noise)
+            if cache is not None:
+                np.multiply(cache.uniform(shape, rng), np.float32(p.noise), out=image)
+            else:
+                rng.random(shape, dtype=np.float32, out=image)
+                image *= np.float32(p.noise)
             image += np.float32(p.offset)
         else:
             image.fill(p.offset)

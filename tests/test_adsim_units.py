@@ -86,6 +86,22 @@ def test_statistics_equal_numpy():
     assert c["CentroidY"] == pytest.approx((d * y).sum() / d.sum())
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_integer_statistics_equal_the_float_ones(dtype):
+    """The histogram path of UInt8/UInt16 frames gives what the float64 path gives,
+    Net with a background border included."""
+    rng = np.random.default_rng(4)
+    top = np.iinfo(dtype).max
+    f = rng.integers(0, top, (96, 130), dtype=dtype, endpoint=True)
+    f[7, 9], f[50, 100] = 0, top
+    for width in (0, 4):
+        fast = stats.frame_statistics(f, bgd_width=width)
+        general = stats.frame_statistics(f.astype(np.float64), bgd_width=width)
+        assert fast.keys() == general.keys()
+        for key in general:
+            assert fast[key] == pytest.approx(general[key], rel=1e-12), key
+
+
 def test_path_map_and_create_directory(tmp_path):
     m = paths.PathMap.parse(f"/tmp={tmp_path}/ioc_tmp,/data={tmp_path}/data")
     assert m.to_host("/tmp/a/b/") == f"{tmp_path}/ioc_tmp/a/b/"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -154,9 +153,8 @@ class FrameCache:
     peak pattern again only when a parameter changes, the noiseless Peaks pattern
     of the current parameters is kept (float32, read-only), and so is a whole
     noiseless frame that does not change (:func:`is_constant`); the frame is made in
-    a scratch buffer that is reused instead of allocated for every frame, and the
-    next frame's uniform noise is drawn ahead (:meth:`uniform`). One cache serves
-    one driver, whose frames are computed one at a time."""
+    a scratch buffer that is reused instead of allocated for every frame. One
+    cache serves one driver, whose frames are computed one at a time."""
 
     def __init__(self):
         self._key = None
@@ -164,10 +162,6 @@ class FrameCache:
         self._scratch = None
         self._frame_key = None
         self._frame = None
-        #: the next frame's uniform noise field, drawn ahead: (rng, shape, future, buffer)
-        self._next_uniform = None
-        self._uniform_buffers = []
-        self._drawer = None
 
     def peaks(self, p: SimParams, x: np.ndarray, y: np.ndarray, rng) -> np.ndarray:
         if p.peak_variation:
@@ -197,37 +191,6 @@ class FrameCache:
         kept = frame.copy()
         kept.flags.writeable = False
         self._frame_key, self._frame = _key(p), kept
-
-    def uniform(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-        """U[0, 1) float32 for one frame of *shape* from *rng*, as
-        ``rng.random(shape, dtype=np.float32)`` gives it. Drawing 1024 x 1024 of them
-        is most of a noisy frame's maths (4 ms), so the next frame's field is drawn
-        ahead, in a thread of the cache's own, while this frame goes through the
-        plugins; it is used only if the next frame asks for the same *rng* and shape
-        (otherwise it is dropped, having taken its numbers from its generator all the
-        same, and a field is drawn then). Two buffers alternate: the one returned
-        stays untouched until the next call."""
-        pending, self._next_uniform = self._next_uniform, None
-        if pending is not None:
-            drawn = pending[2].result()      # also: its buffer is free again after this
-            if pending[0] is rng and pending[1] == shape:
-                field = drawn
-            else:
-                field = rng.random(shape, dtype=np.float32, out=self._uniform_buffer(shape, 0))
-        else:
-            field = rng.random(shape, dtype=np.float32, out=self._uniform_buffer(shape, 0))
-        spare = self._uniform_buffer(shape, 1 if field is self._uniform_buffers[0] else 0)
-        if self._drawer is None:
-            self._drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adsim-noise")
-        future = self._drawer.submit(rng.random, shape, np.float32, spare)
-        self._next_uniform = (rng, shape, future)
-        return field
-
-    def _uniform_buffer(self, shape, index: int) -> np.ndarray:
-        buffers = self._uniform_buffers
-        if len(buffers) != 2 or buffers[0].shape != shape:
-            buffers[:] = [np.empty(shape, np.float32), np.empty(shape, np.float32)]
-        return buffers[index]
 
     def scratch(self, shape: tuple[int, int]) -> np.ndarray:
         if self._scratch is None or self._scratch.shape != shape:
@@ -281,11 +244,8 @@ def _compute_frame(p: SimParams, n: int, rng: np.random.Generator,
         shape = (y.size, x.size)
         image = cache.scratch(shape) if cache is not None else np.empty(shape, np.float32)
         if p.noise:
-            if cache is not None:
-                np.multiply(cache.uniform(shape, rng), np.float32(p.noise), out=image)
-            else:
-                rng.random(shape, dtype=np.float32, out=image)
-                image *= np.float32(p.noise)
+            rng.random(shape, dtype=np.float32, out=image)
+            image *= np.float32(p.noise)
             image += np.float32(p.offset)
         else:
             image.fill(p.offset)

@@ -179,13 +179,11 @@ class FrameCache:
         every time (see :func:`is_constant`); None otherwise."""
         return self._frame if self._frame_key == _key(p) else None
 
-    def copy_of_constant(self, p: SimParams) -> np.ndarray | None:
-        """A new copy of the kept frame of *p* when *p* gives a constant frame
+    def known_constant(self, p: SimParams) -> np.ndarray | None:
+        """The kept frame of *p* itself (read-only, shared: the driver hands it to
+        plugins, which only read frames) when *p* gives a constant frame
         (:func:`is_constant`) already computed; None otherwise."""
-        if not is_constant(p):
-            return None
-        kept = self.constant_frame(p)
-        return None if kept is None else kept.copy()
+        return self.constant_frame(p) if is_constant(p) else None
 
     def keep_frame(self, p: SimParams, frame: np.ndarray) -> None:
         kept = frame.copy()

@@ -36,6 +36,34 @@ def frame(ad):
                       dtype=np.uint8).reshape(SHAPE)
 
 
+#: The input port each plugin is loaded with in ADCore's EXAMPLE_commonPlugins.cmd
+#: (ee039d24): the NDARRAY_PORT macro of its dbLoadRecords, which its NDArrayPort
+#: record (PINI YES) writes to the plugin at iocInit. Stats2..Stats5 are configured
+#: with ROI1..ROI4 (NDStatsConfigure's argument) but loaded with NDARRAY_PORT=$(PORT),
+#: so the real IOC's Stats2..5 read SIM1 once booted.
+COMMON_PLUGINS_INPUT = {
+    **{name: "SIM1" for name in (
+        "image1", "netCDF1", "TIFF1", "JPEG1", "Nexus1", "HDF1", "ROI1", "ROI2", "ROI3",
+        "ROI4", "ROIStat1", "Proc1", "Proc1:TIFF", "Scatter1", "Gather1", "Stats1",
+        "Stats2", "Stats3", "Stats4", "Stats5", "Trans1", "Over1", "CC1", "CC2", "CB1",
+        "Attr1", "FFT1", "Codec1", "Codec2", "BadPix1", "Pva1")},
+    **{f"Gather1:NDArrayPort_{n}": "SIM1" for n in range(1, 9)},
+    **{f"Stats{n}:TS": f"STATS{n}" for n in range(1, 6)},
+    "Attr1:TS": "ATTR1",
+}
+
+
+def test_boot_routing_is_what_common_plugins_loads(beamline):
+    """Every plugin's NDArrayPort (and its readback) at boot: no test before this
+    one in the module routes a plugin elsewhere."""
+    ad = AD(beamline.ad_prefix)
+    seen = {}
+    for name in COMMON_PLUGINS_INPUT:
+        pv = name if name.startswith("Gather1:NDArrayPort_") else f"{name}:NDArrayPort"
+        seen[name] = (ad.string(pv), ad.string(pv + "_RBV"))
+    assert seen == {name: (port, port) for name, port in COMMON_PLUGINS_INPUT.items()}
+
+
 def test_roi_feeds_stats2_with_its_region(ad):
     ad.plugin("ROI1")
     for suffix, value in (("MinX", 100), ("SizeX", 200), ("BinX", 2), ("MinY", 50),
@@ -43,6 +71,7 @@ def test_roi_feeds_stats2_with_its_region(ad):
                           ("EnableY", "Enable"), ("DataTypeOut", "Float64")):
         ad.put(f"ROI1:{suffix}", value)
     ad.put("Stats2:NDArrayPort", "ROI1")
+    assert ad.string("Stats2:NDArrayPort_RBV") == "ROI1"
     ad.put("Stats2:EnableCallbacks", "Enable")
     ad.put("Stats2:ComputeStatistics", "Yes")
     counters = {p: ad.get(f"{p}:ArrayCounter_RBV") for p in ("ROI1", "Stats2", "Stats3")}

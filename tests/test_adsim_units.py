@@ -86,6 +86,22 @@ def test_statistics_equal_numpy():
     assert c["CentroidY"] == pytest.approx((d * y).sum() / d.sum())
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_integer_statistics_equal_the_float_ones(dtype):
+    """The histogram path of UInt8/UInt16 frames gives what the float64 path gives,
+    Net with a background border included."""
+    rng = np.random.default_rng(4)
+    top = np.iinfo(dtype).max
+    f = rng.integers(0, top, (96, 130), dtype=dtype, endpoint=True)
+    f[7, 9], f[50, 100] = 0, top
+    for width in (0, 4):
+        fast = stats.frame_statistics(f, bgd_width=width)
+        general = stats.frame_statistics(f.astype(np.float64), bgd_width=width)
+        assert fast.keys() == general.keys()
+        for key in general:
+            assert fast[key] == pytest.approx(general[key], rel=1e-12), key
+
+
 def test_path_map_and_create_directory(tmp_path):
     m = paths.PathMap.parse(f"/tmp={tmp_path}/ioc_tmp,/data={tmp_path}/data")
     assert m.to_host("/tmp/a/b/") == f"{tmp_path}/ioc_tmp/a/b/"
@@ -199,6 +215,65 @@ def test_frame_cache_reuses_the_pattern_only_while_its_parameters_hold():
     dark = frames.compute_frame(frames.SimParams(sim_mode="Peaks", noise=0, offset=3,
                                                  shutter_open=False), 3, np.random.default_rng(0), cache)
     assert (dark == 3).all()
+
+
+@pytest.mark.parametrize("shape,dtype,store_attr", [
+    ((1024, 1024), np.uint8, True), ((240, 320), np.uint16, True), ((7, 5), np.float64, True),
+    ((64, 64), np.int32, False)])
+def test_single_mode_file_from_the_template_is_the_writers_file(tmp_path, shape, dtype, store_attr):
+    """An uncompressed Single-mode file written from the template is byte for byte
+    the file NeXusWriter writes for the same frame and NDAttributes, and reads back."""
+    opts = h5writer.WriteOptions(store_attr=store_attr)
+    assert h5writer.single_template(shape, dtype, opts) is not None
+    rng = np.random.default_rng(11)
+    frame = (rng.random(shape) * 200).astype(dtype)
+    info = h5writer.FrameInfo(4242, 1.7654321e9 + 0.5)
+    fast = tmp_path / "fast_000000.h5"
+    h5writer.write_frames(str(fast), [frame], [info], opts, multi=False)
+    slow = tmp_path / "slow.h5"
+    writer = h5writer.NeXusWriter(str(slow), shape, np.dtype(dtype), opts, multi=False)
+    writer.add(frame, info)
+    writer.close()
+    assert fast.read_bytes() == slow.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast_000000.h5", "slow.h5"]
+    with h5py.File(fast, "r") as f:
+        np.testing.assert_array_equal(f["/entry/data/data"][()], frame)
+        if store_attr:
+            attrs = f["/entry/instrument/NDAttributes"]
+            assert attrs["NDArrayUniqueId"][()].tolist() == [4242]
+            assert attrs["NDArrayTimeStamp"][0] == 1.7654321e9 + 0.5
+            assert attrs["NDArrayEpicsTSSec"][0] == int(1.7654321e9) - h5writer.EPICS_EPOCH
+            assert attrs["NDArrayEpicsTSnSec"][0] == 500_000_000
+        else:
+            assert "NDAttributes" not in f["/entry/instrument"]
+
+
+def test_single_mode_files_that_have_no_template_are_written_by_the_writer(tmp_path):
+    """Compressed or StorePerform files have no template (their bytes vary), and are
+    still written; a template write that fails leaves no partial file."""
+    for opts in (h5writer.WriteOptions(compression="zlib"), h5writer.WriteOptions(store_perform=True)):
+        assert h5writer.single_template((8, 8), np.uint8, opts) is None
+        target = tmp_path / f"{opts.compression}-{opts.store_perform}.h5"
+        h5writer.write_frames(str(target), [np.ones((8, 8), np.uint8)], [h5writer.FrameInfo(1, 1.7e9)],
+                              opts, multi=False)
+        with h5py.File(target, "r") as f:
+            assert f["/entry/data/data"][()].sum() == 64
+    (tmp_path / "dir.h5").mkdir()            # a directory where the file should go
+    with pytest.raises(OSError):
+        h5writer.write_frames(str(tmp_path / "dir.h5"), [np.ones((8, 8), np.uint8)],
+                              [h5writer.FrameInfo(1, 1.7e9)], h5writer.WriteOptions(), multi=False)
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_noisy_frames_through_the_cache_are_the_generators_own():
+    """With the driver's cache (scratch buffer, kept pattern) a noisy frame is
+    exactly the one computed without it from the same generator state."""
+    p = frames.SimParams(noise=10, offset=8, size_x=256, size_y=128)
+    cache = frames.FrameCache()
+    cached, plain = np.random.default_rng(21), np.random.default_rng(21)
+    for n in range(3):
+        np.testing.assert_array_equal(frames.compute_frame(p, n, cached, cache),
+                                      frames.compute_frame(p, n, plain))
 
 
 def test_multi_frame_file_failing_part_way_keeps_its_frames(tmp_path):

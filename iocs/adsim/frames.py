@@ -142,10 +142,17 @@ def convert(image: np.ndarray, data_type: str) -> np.ndarray:
     return wide.view(np.uint64) if dtype == np.uint64 else wide.astype(dtype, copy=False)
 
 
+def _key(p: SimParams) -> tuple:
+    """Every parameter of *p*, as a comparable tuple (``dataclasses.astuple`` deep-
+    copies field by field: ten times slower, and asked for every frame)."""
+    return tuple(p.__dict__.values())
+
+
 class FrameCache:
     """What a driver keeps from frame to frame. Like simDetector, which computes its
     peak pattern again only when a parameter changes, the noiseless Peaks pattern
-    of the current parameters is kept (float32, read-only); the noise is drawn into
+    of the current parameters is kept (float32, read-only), and so is a whole
+    noiseless frame that does not change (:func:`is_constant`); the frame is made in
     a scratch buffer that is reused instead of allocated for every frame. One
     cache serves one driver, whose frames are computed one at a time."""
 
@@ -153,6 +160,8 @@ class FrameCache:
         self._key = None
         self._signal = None
         self._scratch = None
+        self._frame_key = None
+        self._frame = None
 
     def peaks(self, p: SimParams, x: np.ndarray, y: np.ndarray, rng) -> np.ndarray:
         if p.peak_variation:
@@ -165,10 +174,37 @@ class FrameCache:
             self._key, self._signal = key, signal
         return self._signal
 
+    def constant_frame(self, p: SimParams):
+        """The last frame computed for exactly *p*, if *p* gives the same frame
+        every time (see :func:`is_constant`); None otherwise."""
+        return self._frame if self._frame_key == _key(p) else None
+
+    def known_constant(self, p: SimParams) -> np.ndarray | None:
+        """The kept frame of *p* itself (read-only, shared: the driver hands it to
+        plugins, which only read frames) when *p* gives a constant frame
+        (:func:`is_constant`) already computed; None otherwise."""
+        return self.constant_frame(p) if is_constant(p) else None
+
+    def keep_frame(self, p: SimParams, frame: np.ndarray) -> None:
+        kept = frame.copy()
+        kept.flags.writeable = False
+        self._frame_key, self._frame = _key(p), kept
+
     def scratch(self, shape: tuple[int, int]) -> np.ndarray:
         if self._scratch is None or self._scratch.shape != shape:
             self._scratch = np.empty(shape, dtype=np.float32)
         return self._scratch
+
+
+def is_constant(p: SimParams) -> bool:
+    """Whether every frame of *p* is the same whatever its number: no noise, and
+    no signal that changes from frame to frame (Peaks without PeakVariation,
+    Offset&Noise, or a closed shutter; LinearRamp and Sine move with the number)."""
+    if p.noise:
+        return False
+    if not p.shutter_open or p.sim_mode == "Offset&Noise":
+        return True
+    return p.sim_mode == "Peaks" and not p.peak_variation
 
 
 def compute_frame(p: SimParams, n: int, rng: np.random.Generator,
@@ -176,7 +212,22 @@ def compute_frame(p: SimParams, n: int, rng: np.random.Generator,
     """Frame number *n* (0, 1, ... since the IOC started) as a (rows, columns) array.
 
     With a *cache* (the driver's), the Peaks pattern is reused while its
-    parameters stay the same; the frame returned is always a new array."""
+    parameters stay the same, and a noiseless frame that does not change from
+    frame to frame (:func:`is_constant`) is computed once and copied while its
+    parameters hold; the frame returned is always a new array."""
+    constant = cache is not None and is_constant(p)
+    if constant:
+        kept = cache.constant_frame(p)
+        if kept is not None:
+            return kept.copy()
+    frame = _compute_frame(p, n, rng, cache)
+    if constant:
+        cache.keep_frame(p, frame)
+    return frame
+
+
+def _compute_frame(p: SimParams, n: int, rng: np.random.Generator,
+                   cache: FrameCache | None) -> np.ndarray:
     x, y = _axes(p)
     if not p.shutter_open:
         signal = None

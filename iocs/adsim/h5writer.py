@@ -18,6 +18,13 @@ written in HDF5's single-writer/multiple-reader mode once its layout is made, so
 reader (h5py ``swmr=True``) follows the frames while the file is open; every object
 of the file, the performance dataset too, is therefore created when it opens.
 
+An uncompressed Single-mode file (the benchmark's and the seed's case) is written
+from a :class:`SingleFileTemplate`: the bytes HDF5 wrote for the first such file of
+that frame shape and type, with the frame's pixels and the four NDAttributes values
+put in at the places HDF5 reports, in one ``os.writev``. The file is byte for byte
+the one :class:`NeXusWriter` writes (checked before a template is used), without
+making its groups, datasets, 28 attributes and link again for every frame.
+
 A multi-frame file survives a write that fails part way (disk full, file size
 limit): HDF5 itself cannot close a file cleanly once one of its writes has failed
 (the file is left unreadable), so before each frame the writer reserves on disk
@@ -30,13 +37,18 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import logging
 import os
 import struct
+import tempfile
+import threading
 import time
 
 import h5py
 import hdf5plugin
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 COMPRESSIONS = ("None", "N-bit", "szip", "zlib", "Blosc", "BSLZ4", "LZ4", "JPEG")
 BLOSC_COMPRESSORS = ("BloscLZ", "LZ4", "LZ4HC", "SNAPPY", "ZLIB", "ZSTD")
@@ -228,9 +240,7 @@ class NeXusWriter:
             if self.count:
                 raise RuntimeError("a Single-mode file holds one frame")
             self.data[...] = frame
-        sec, nsec = info.epics_ts
-        values = {"NDArrayUniqueId": info.unique_id, "NDArrayTimeStamp": info.timestamp,
-                  "NDArrayEpicsTSSec": sec, "NDArrayEpicsTSnSec": nsec}
+        values = _attribute_values(info)
         if self.opts.store_attr and not self.multi:
             # one call per dataset instead of create, resize and write
             for name, dt, description in _ATTRIBUTES:
@@ -303,6 +313,125 @@ def _partial_name(path: str) -> str:
     return os.path.join(head, f".{name}.part")
 
 
+def _attribute_values(info: FrameInfo) -> dict:
+    sec, nsec = info.epics_ts
+    return {"NDArrayUniqueId": info.unique_id, "NDArrayTimeStamp": info.timestamp,
+            "NDArrayEpicsTSSec": sec, "NDArrayEpicsTSnSec": nsec}
+
+
+def _write_all(fd: int, parts: list) -> None:
+    """Write every buffer of *parts* to *fd* in order (``os.writev``, continued
+    after a short write; a failing write raises, e.g. ENOSPC or EFBIG)."""
+    parts = [memoryview(p).cast("B") for p in parts]
+    while parts:
+        n = os.writev(fd, parts[:1024])
+        while parts and n >= len(parts[0]):
+            n -= len(parts[0])
+            parts.pop(0)
+        if parts and n:
+            parts[0] = parts[0][n:]
+
+
+class SingleFileTemplate:
+    """The bytes of an uncompressed Single-mode file for frames of one shape and
+    type, and where in them the values of one frame go.
+
+    HDF5 lays out a file the same way for the same calls, so the file
+    :class:`NeXusWriter` writes for one frame differs from the next frame's only in
+    the frame's pixels (a contiguous dataset, at ``get_offset()``) and in the
+    NDAttributes values (one chunk each, at ``get_chunk_info(0)``); with
+    ``libver="earliest"`` there are no checksums or times in the metadata. A
+    template is built by writing two files with :class:`NeXusWriter` and kept only
+    if rendering the second one's values into the first one's bytes gives exactly
+    the second file (:meth:`build` returns None otherwise, and the writer is used).
+    """
+
+    def __init__(self, image: bytes, slots: list[tuple[int, int, str, np.dtype | None]]):
+        self.image = memoryview(image)
+        #: (offset, size, "frame" or an NDAttribute name, its dtype), by offset
+        self.slots = sorted(slots)
+
+    def parts(self, frame: np.ndarray, info: FrameInfo) -> list:
+        """The file's bytes for *frame* and *info*, as buffers in file order."""
+        values = _attribute_values(info)
+        frame = np.ascontiguousarray(frame)
+        parts, at = [], 0
+        for offset, size, name, dtype in self.slots:
+            parts.append(self.image[at:offset])
+            parts.append(frame if name == "frame" else np.array([values[name]], dtype=dtype))
+            at = offset + size
+        parts.append(self.image[at:])
+        return parts
+
+    def write(self, path: str, frame: np.ndarray, info: FrameInfo) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            _write_all(fd, self.parts(frame, info))
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def build(cls, shape: tuple, dtype, opts: WriteOptions) -> "SingleFileTemplate | None":
+        """A proven template for uncompressed Single-mode frames of *shape* and
+        *dtype* written with *opts*, or None (then :class:`NeXusWriter` writes)."""
+        if opts.compression != "None" or opts.store_perform:
+            return None
+        dtype = np.dtype(dtype)
+        n = int(np.prod(shape))
+        pattern = (np.arange(n, dtype=np.uint64) * 2654435761 % 251).astype(np.uint8)
+        frames = [pattern.view(np.uint8).repeat(dtype.itemsize)[:n * dtype.itemsize]
+                  .view(dtype).reshape(shape), None]
+        frames[1] = np.ascontiguousarray(frames[0][::-1])
+        infos = [FrameInfo(123456789, 1.7e9 + 0.123456), FrameInfo(987654, 1.8e9 + 0.654321)]
+        try:
+            with tempfile.TemporaryDirectory(prefix="adsim-template-") as tmp:
+                images = []
+                for i, (frame, info) in enumerate(zip(frames, infos)):
+                    path = os.path.join(tmp, f"{i}.h5")
+                    writer = NeXusWriter(path, shape, dtype, opts, multi=False)
+                    writer.add(frame, info)
+                    writer.close()
+                    with open(path, "rb") as f:
+                        images.append(f.read())
+                with h5py.File(os.path.join(tmp, "0.h5"), "r") as f:
+                    data = f["/entry/instrument/detector/data"]
+                    offset = data.id.get_offset()
+                    if offset is None or data.chunks is not None:
+                        return None
+                    slots = [(offset, frames[0].nbytes, "frame", None)]
+                    if opts.store_attr:
+                        group = f["/entry/instrument/NDAttributes"]
+                        for name, dt, _ in _ATTRIBUTES:
+                            chunk = group[name].id.get_chunk_info(0)
+                            slots.append((chunk.byte_offset, np.dtype(dt).itemsize, name, np.dtype(dt)))
+            template = cls(images[0], slots)
+            if b"".join(bytes(p) for p in template.parts(frames[0], infos[0])) != images[0]:
+                return None
+            if b"".join(bytes(p) for p in template.parts(frames[1], infos[1])) != images[1]:
+                return None
+            return template
+        except Exception as exc:                   # never in the way of writing the file
+            log.warning("no Single-mode file template for %s %s: %s", shape, dtype, exc)
+            return None
+
+
+_templates: dict = {}
+_templates_lock = threading.Lock()
+
+
+def single_template(shape: tuple, dtype, opts: WriteOptions) -> SingleFileTemplate | None:
+    """The template for Single-mode files of *shape*, *dtype* and *opts* (built on
+    first use; None where the writer is used). The last few are kept."""
+    key = (tuple(shape), np.dtype(dtype).str, opts.compression, opts.store_perform,
+           opts.store_attr, os.uname().nodename)
+    with _templates_lock:
+        if key not in _templates:
+            if len(_templates) >= 8:
+                _templates.pop(next(iter(_templates)))
+            _templates[key] = SingleFileTemplate.build(shape, dtype, opts)
+        return _templates[key]
+
+
 def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
                  opts: WriteOptions, *, multi: bool) -> None:
     """Write a whole file at once (Single mode, or a Capture buffer).
@@ -313,6 +442,19 @@ def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
     renamed when complete, so no reader (nor an IOC killed mid-write) ever leaves a
     half-written file under its real name."""
     target, path = path, (path if multi else _partial_name(path))
+    if not multi and len(frames) == 1:
+        template = single_template(frames[0].shape, frames[0].dtype, opts)
+        if template is not None:
+            try:
+                template.write(path, frames[0], infos[0])
+                os.replace(path, target)
+            except BaseException:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+                raise
+            return
     writer = NeXusWriter(path, frames[0].shape, frames[0].dtype, opts, multi=multi)
     try:
         for frame, info in zip(frames, infos):

@@ -61,8 +61,9 @@ class HDF5Plugin(Plugin):
                                 self.get("FileName"), int(self.get("FileNumber")))
 
     async def status(self, ok: bool, message: str = "") -> None:
-        await self.post({"WriteStatus": "Write OK" if ok else "Write error",
-                         "WriteMessage": message})
+        # changed values only, as the asyn parameters call back (each file repeats "Write OK")
+        await self.post_changed({"WriteStatus": "Write OK" if ok else "Write error",
+                                 "WriteMessage": message})
 
     async def _file_written(self, ioc_name: str, increment: bool = True) -> None:
         updates = {"FullFileName_RBV": ioc_name}

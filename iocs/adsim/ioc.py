@@ -28,6 +28,9 @@ from .table import load_table
 
 log = logging.getLogger(__name__)
 
+#: PVSpec kinds whose value is one scalar (compared as such by post_changed)
+SCALAR_KINDS = frozenset({"double", "long", "short", "enum", "string", "longstring"})
+
 
 def checked_value(spec, value):
     """*value* as the record of *spec* takes it from a client: a number must be
@@ -115,6 +118,22 @@ class ADSimIOC:
         for suffix, value in values.items():
             if suffix in self.channels:
                 await self.post(suffix, value)
+
+    async def post_changed(self, values: dict) -> None:
+        """Post only the scalar values that differ from what the records hold, as
+        asynPortDriver does: its set*Param marks a parameter changed only when the
+        value differs, and callParamCallbacks calls back (processes the I/O Intr
+        readback, posts a monitor) for changed parameters only. For the per-frame
+        readbacks that mostly repeat (array sizes, data type): each post costs a
+        caproto write and a monitor update to every subscriber."""
+        for suffix, value in values.items():
+            channel = self.channels.get(suffix)
+            if channel is None:
+                continue
+            value = fit_text(channel.spec, value)
+            if channel.spec.kind in SCALAR_KINDS and channel.value == value:
+                continue
+            await channel.write(value, verify_value=False)
 
     def register(self, suffix: str, handler) -> None:
         """``await handler(value)`` on each client put of *suffix*; it returns the

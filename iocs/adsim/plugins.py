@@ -124,16 +124,22 @@ class Plugin:
                 except Exception as exc:
                     log.warning("%s could not post QueueFree: %s", self.name, exc)
 
+    async def post_changed(self, values: dict) -> None:
+        """:meth:`post` of the scalar values that changed (see ADSimIOC.post_changed)."""
+        await self.ioc.post_changed({self.pv(k): v for k, v in values.items()})
+
     async def _process(self, array: NDArray) -> None:
         self.counter += 1
         ny, nx = array.data.shape
         sec = int(array.timestamp)
-        await self.post({
-            "ArrayCounter_RBV": self.counter,
+        # sizes first: a client that sees the counter move reads the new sizes
+        await self.post_changed({
             "ArraySizeX_RBV": nx, "ArraySizeY_RBV": ny, "ArraySizeZ_RBV": 0,
-            "ArraySize_RBV": array.data.nbytes,
-            "NDimensions_RBV": 2, "Dimensions_RBV": [nx, ny] + [0] * 8,
+            "ArraySize_RBV": array.data.nbytes, "NDimensions_RBV": 2,
             "DataType_RBV": array.data_type, "ColorMode_RBV": "Mono",
+        })
+        await self.post({
+            "ArrayCounter_RBV": self.counter, "Dimensions_RBV": [nx, ny] + [0] * 8,
             "UniqueId_RBV": array.unique_id, "TimeStamp_RBV": array.timestamp - EPICS_EPOCH,
             "EpicsTSSec_RBV": sec - EPICS_EPOCH,
             "EpicsTSNsec_RBV": int((array.timestamp - sec) * 1e9),

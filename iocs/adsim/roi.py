@@ -2,8 +2,9 @@
 
 :func:`roi_frame` is the plain numpy part; :class:`ROIPlugin` reads its records,
 posts the clamped region on the readbacks (as the C plugin does when it processes
-a frame) and passes the region downstream (Stats2..5 of commonPlugins read ROI1..4
-when their NDArrayPort names them).
+a frame) and passes the region downstream, to every plugin whose NDArrayPort names
+the ROI's port (e.g. Stats2:NDArrayPort = ROI1; commonPlugins' Stats2..5 boot reading
+SIM1, see :func:`.table.boot_values`).
 """
 
 from __future__ import annotations

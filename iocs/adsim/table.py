@@ -159,7 +159,22 @@ def plugin_prefix(suffix: str) -> str:
 
 
 def boot_values() -> dict[str, str]:
-    """Values the booted IOC shows where they differ from the templates' VAL."""
+    """Values the booted IOC shows where they differ from the templates' VAL.
+
+    Plugin routing (each plugin's NDArrayPort) is not overridden here: it boots at
+    the VAL the table gives, which is the NDARRAY_PORT macro ADCore's
+    EXAMPLE_commonPlugins.cmd passes to that plugin's dbLoadRecords (SIM1 for every
+    plugin, STATSn for Statsn:TS:, ATTR1 for Attr1:TS:). That is what the real IOC
+    serves after iocInit, including for Stats2..Stats5: commonPlugins configures
+    them with ``NDStatsConfigure("STATS2", ..., "ROI1", ...)`` (ROI1..ROI4), but
+    loads their records with ``NDARRAY_PORT=$(PORT)``, and NDPluginBase.template's
+    NDArrayPort record (PINI YES, no ``asyn:INITIAL_READBACK``) writes that VAL to
+    the plugin at iocInit, which reconnects it to SIM1. So Stats2..5 read the driver
+    at boot, as on a real simDetector IOC without autosave; putting
+    ``Stats2:NDArrayPort`` = ``ROI1`` chains them to the ROI (the chain routes by
+    port name, :mod:`.chain`). Checked against ADCore ee039d24 (R3-14-185), the
+    version the table was expanded from.
+    """
     values = {r["pv"]: r["value"] for r in _rows(BOOT)}
     for prefix, port, kind in plugin_table():
         values[prefix + "PortName_RBV"] = port

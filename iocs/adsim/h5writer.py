@@ -30,7 +30,10 @@ limit): HDF5 itself cannot close a file cleanly once one of its writes has faile
 (the file is left unreadable), so before each frame the writer reserves on disk
 the space that frame and its metadata can take. A full disk then fails the
 reservation, before HDF5 has touched anything, and the file closes with the frames
-already in it. The unused tail of the reservation is cut off at close.
+already in it. The unused tail of the reservation is cut off at close. A
+Single-mode file is made by HDF5 in memory and written to disk by plain writes, so
+a full disk fails it with ENOSPC and nothing else (HDF5 failing to close a file on
+a full disk crashed the IOC).
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ class NeXusWriter:
     """One open NDFileHDF5 file; frames are appended with :meth:`add`."""
 
     def __init__(self, path: str, shape: tuple[int, int], dtype, opts: WriteOptions,
-                 *, multi: bool):
+                 *, multi: bool, in_memory: bool = False):
         self.path = path
         self.multi = multi
         self.count = 0
@@ -143,7 +146,8 @@ class NeXusWriter:
         self._t0 = time.time()
         self._perf = []
         kwargs = filter_options(opts)   # raises before the file exists
-        self.file = h5py.File(path, "w", libver="latest" if multi else "earliest")
+        memory = {"driver": "core", "backing_store": False} if in_memory else {}
+        self.file = h5py.File(path, "w", libver="latest" if multi else "earliest", **memory)
         self._fd = None
         try:
             entry = self._group(self.file, "entry", "NXentry")
@@ -455,6 +459,9 @@ def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
                     pass
                 raise
             return
+    if not multi:
+        _write_image(path, target, _single_image(frames, infos, opts))
+        return
     writer = NeXusWriter(path, frames[0].shape, frames[0].dtype, opts, multi=multi)
     try:
         for frame, info in zip(frames, infos):
@@ -470,4 +477,44 @@ def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
         raise WriteFailed(exc, writer.count, len(frames)) from exc
     except BaseException:
         writer.abort()
+        raise
+
+
+def _single_image(frames, infos, opts: WriteOptions) -> bytes:
+    """The bytes of a Single-mode file, made by HDF5 in memory.
+
+    HDF5 writing to a full disk cannot close the file, and h5py then crashes the
+    process (SIGSEGV) when the file object goes away: the disk is only written by
+    :func:`_write_image`, whose failure is a plain ``OSError``."""
+    writer = NeXusWriter("single.h5", frames[0].shape, frames[0].dtype, opts, multi=False,
+                         in_memory=True)
+    try:
+        for frame, info in zip(frames, infos):
+            writer.add(frame, info)
+        if writer._perf_ds is not None:
+            rows = np.array(writer._perf, dtype=np.float64).reshape(-1, 5)
+            writer._perf_ds.resize(len(rows), axis=0)
+            writer._perf_ds[...] = rows
+        writer.file.flush()
+        return writer.file.id.get_file_image()
+    finally:
+        writer.file.close()
+
+
+def _write_image(partial: str, target: str, image: bytes) -> None:
+    """Write *image* to *partial*, then rename it *target*; nothing is left on failure."""
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(image)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(partial, target)
+    except BaseException:
+        try:
+            os.unlink(partial)
+        except OSError:
+            pass
         raise

@@ -170,3 +170,21 @@ def test_a_run_on_a_full_disk_uses_up_nothing(tmp_path):
         assert error and "disk full" in error, found
     assert found["after"] == found["before"], "a file was left by the run that failed"
     assert found["next_scan_id"] == 2 and found["runs"] == 2
+
+
+def test_a_uid_beginning_with_digits_is_found_by_its_first_characters(tmp_path):
+    """``db["42892104"]``: no run has that scan_id, so the digits are the beginning of a
+    uid (1 uid in 40 begins with eight decimal digits)."""
+    from event_model import compose_run
+
+    from simbeamline.catalog.store import open_db
+    from simbeamline.control.config import BeamlineConfig
+
+    db = open_db(BeamlineConfig(data_dir=tmp_path / "data"))
+    run = compose_run(uid="42892104-0000-4000-8000-000000000000", metadata={"scan_id": 7})
+    db.insert("start", run.start_doc)
+    db.insert("stop", run.compose_stop())
+    assert db["42892104"].start["uid"] == run.start_doc["uid"]
+    assert db[7].start["uid"] == run.start_doc["uid"]          # a scan_id still wins
+    with pytest.raises(KeyError, match="scan_id=99"):
+        db[99]

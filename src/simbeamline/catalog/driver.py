@@ -433,6 +433,11 @@ class BeamlineCatalog(BlueskyMsgpackCatalog):
                 + "\n".join(f"  {row.describe()}" for row in rows)
                 + "\ngive a uid (or its first characters) to pick one")
         if not rows:
+            if isinstance(name, str) and len(name) >= 3:   # a uid may begin with digits only
+                try:
+                    return self._find_uid(name)
+                except KeyError:
+                    pass
             raise KeyError(f"No run with scan_id={n}" + self._unreadable_note(every))
         return rows[0]
 

@@ -13,8 +13,10 @@ from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
 from .hdf_plugin import HDF5Plugin
 from .plugins import ImagePlugin, NDArray, Plugin, StatsPlugin
 from .pva import PvaPlugin
+from .process import ProcessPlugin
 from .roi import ROIPlugin
 from .table import plugin_table
+from .transform import TransformPlugin
 
 
 class PluginChain:
@@ -28,6 +30,7 @@ class PluginChain:
         by_type = {"NDFileHDF5": HDF5Plugin, "NDFileTIFF": TIFFPlugin, "NDFileJPEG": JPEGPlugin,
                    "NDFileNetCDF": UnavailableFilePlugin, "NDFileNexus": UnavailableFilePlugin,
                    "NDPluginStats": StatsPlugin, "NDPluginROI": ROIPlugin,
+                   "NDPluginTransform": TransformPlugin, "NDPluginProcess": ProcessPlugin,
                    "NDPluginCircularBuff": CircularBuffPlugin, "NDPluginPva": PvaPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}

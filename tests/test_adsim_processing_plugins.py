@@ -1,0 +1,240 @@
+"""The processing plugins of commonPlugins: Trans1 (NDPluginTransform), Proc1
+(NDPluginProcess) and CC1 (NDPluginColorConvert).
+
+The numpy parts are tested alone; then against an ADSim IOC of the module's own
+(:class:`adsim_extra.ExtraADSimIOC`, image1 as DOUBLE so every output type reads back
+exactly): the plugin is driven over Channel Access, image1 reads its output port,
+and the result is compared with numpy applied to the driver's frame. The frames are
+Peaks with no noise and no peak variation, so the same camera settings give the
+same frame (checked), and a frame read from SIM1 in one acquisition is the input of
+the plugin in the next.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+from adsim_extra import ExtraADSimIOC
+from simbeamline_iocs.adsim.process import (FILTER_TYPES, RecursiveFilter, convert,
+                                            process_frame)
+from simbeamline_iocs.adsim.transform import TRANSFORM_TYPES, transform_frame
+from waiting import wait_for
+
+pytestmark = pytest.mark.timeout(300)
+
+SHAPE = (48, 64)   # rows, columns: small, and not square so the rotations show
+
+
+# -- numpy -----------------------------------------------------------------------
+def test_transform_frame_matches_ndplugintransform_index_maps():
+    """Each Type against the index map of NDPluginTransform.cpp's mono loops: Rot90
+    puts in[y, x] at out[x, ny-1-y]; Rot270 at out[nx-1-x, y]; Rot90Mirror at
+    out[x, y]; Rot270Mirror at out[nx-1-x, ny-1-y]; Mirror at out[y, nx-1-x];
+    Rot180 at out[ny-1-y, nx-1-x]; Rot180Mirror at out[ny-1-y, x]."""
+    ny, nx = 3, 5
+    a = np.arange(ny * nx, dtype=np.uint16).reshape(ny, nx)
+    where = {
+        "None": lambda y, x: (y, x), "Rot90": lambda y, x: (x, ny - 1 - y),
+        "Rot180": lambda y, x: (ny - 1 - y, nx - 1 - x), "Rot270": lambda y, x: (nx - 1 - x, y),
+        "Mirror": lambda y, x: (y, nx - 1 - x), "Rot90Mirror": lambda y, x: (x, y),
+        "Rot180Mirror": lambda y, x: (ny - 1 - y, x),
+        "Rot270Mirror": lambda y, x: (nx - 1 - x, ny - 1 - y),
+    }
+    assert set(where) == set(TRANSFORM_TYPES)
+    for kind, index in where.items():
+        out = transform_frame(a, kind)
+        swapped = kind.startswith(("Rot90", "Rot270"))
+        assert out.shape == ((nx, ny) if swapped else (ny, nx)), kind
+        assert out.dtype == a.dtype and out.flags.c_contiguous
+        expected = np.empty_like(out)
+        for y in range(ny):
+            for x in range(nx):
+                expected[index(y, x)] = a[y, x]
+        np.testing.assert_array_equal(out, expected, err_msg=kind)
+    with pytest.raises(ValueError, match="Rot45"):
+        transform_frame(a, "Rot45")
+
+
+def test_process_frame_order_of_operations():
+    data = np.array([[10, 20], [30, 40]], dtype=np.uint8)
+    background = np.array([[5, 5], [5, 50]], dtype=np.float64)
+    flat = np.array([[1, 2], [0, 4]], dtype=np.float64)
+    out = process_frame(data, background=background, flat_field=flat, scale_flat_field=8,
+                        offset_scale=(1, 0.5), high_clip=(20, 99), low_clip=(0, -7))
+    # (10-5)*8/1=40 -> (41)*.5=20.5 -> >20: 99 ; (20-5)*8/2=60 -> 30.5 -> 99
+    # flat 0 -> 8 -> 4.5 ; (40-50)*8/4=-20 -> -9.5 -> <0: -7
+    np.testing.assert_array_equal(out, [[99, 99], [4.5, -7]])
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(process_frame(data), data)
+
+
+def test_convert_is_a_c_cast():
+    values = np.array([-1.7, 0.4, 2.9, 300.2])
+    np.testing.assert_array_equal(convert(values, "Int16"), [-1, 0, 2, 300])
+    np.testing.assert_array_equal(convert(values, "UInt8"), [255, 0, 2, 44])
+    assert convert(values, None) is not None and convert(values, None).dtype == np.float64
+
+
+def filtered(kind, frames, num_filter, **kw):
+    f = RecursiveFilter()
+    coefficients = {"OScale": 1, "FScale": 1, **FILTER_TYPES[kind]}
+    return [f.apply(np.asarray(x, dtype=float), coefficients, num_filter, **kw) for x in frames], f
+
+
+def test_filter_types():
+    frames = [np.full((2, 2), v, dtype=float) for v in (2.0, 4.0, 9.0, 1.0)]
+    outs, f = filtered("Average", frames[:3], 3)
+    assert [o[0, 0] for o in outs] == [2, 3, 5] and f.num_filtered == 3
+    outs, f = filtered("Sum", frames[:3], 3)
+    assert [o[0, 0] for o in outs] == [2, 6, 15]
+    outs, _ = filtered("RecursiveAve", frames, 2)        # n stops at NumFilter
+    assert [o[0, 0] for o in outs] == [2, 3, 6, 3.5]
+    outs, _ = filtered("Difference", frames[:2], 1)      # each frame minus the one before
+    assert [o[0, 0] for o in outs] == [0, 2]
+    outs, f = filtered("Average", frames, 2, auto_reset=True)   # restarts after 2
+    assert [o[0, 0] for o in outs] == [2, 3, 9, 5] and f.num_filtered == 2
+
+
+# -- the IOC ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ad():
+    with ExtraADSimIOC(["--image-ftvl", "DOUBLE"], prefix=f"prc{uuid.uuid4().hex[:6]}:") as ad:
+        ad.camera(size=SHAPE[::-1], sim_mode="Peaks")
+        for suffix, value in (("cam1:Noise", 0), ("cam1:PeakVariation", 0), ("cam1:Gain", 1),
+                              ("cam1:PeakStartX", 20), ("cam1:PeakStartY", 14),
+                              ("cam1:PeakWidthX", 9), ("cam1:PeakWidthY", 5),
+                              ("cam1:PeakNumX", 1), ("cam1:PeakNumY", 1)):
+            ad.put(suffix, value)
+        ad.plugin("image1")
+        yield ad
+
+
+def read_image(ad, port: str) -> np.ndarray:
+    """One acquisition with image1 reading *port*: the array it got, as rows x columns."""
+    ad.put("image1:NDArrayPort", port)
+    before = ad.get("image1:ArrayCounter_RBV")
+    ad.acquire()   # put-completion: after every plugin took the frame (WaitForPlugins)
+    wait_for(lambda: ad.get("image1:ArrayCounter_RBV") == before + 1, 30,
+             f"image1 to take a frame from {port}")
+    nx, ny = ad.get("image1:ArraySizeX_RBV"), ad.get("image1:ArraySizeY_RBV")
+    return np.asarray(ad.get("image1:ArrayData", count=nx * ny))[:nx * ny].reshape(ny, nx)
+
+
+def driver_frame(ad, gain=1.0) -> np.ndarray:
+    ad.put("cam1:Gain", gain)
+    return read_image(ad, "SIM1")
+
+
+def test_trans1_transforms_the_frame(ad):
+    first, again = driver_frame(ad), driver_frame(ad)
+    np.testing.assert_array_equal(first, again)       # the frames repeat: a fair reference
+    assert first.max() > 50 and not np.array_equal(first, first[::-1, ::-1])
+    ad.plugin("Trans1")
+    for kind in TRANSFORM_TYPES:
+        ad.put("Trans1:Type", kind)
+        assert ad.string("Trans1:Type") == kind
+        out = read_image(ad, "TRANS1")
+        np.testing.assert_array_equal(out, transform_frame(first, kind), err_msg=kind)
+        # the plugin's own size readbacks describe its input, as NDPluginDriver's do
+        assert (ad.get("Trans1:ArraySizeX_RBV"), ad.get("Trans1:ArraySizeY_RBV")) == SHAPE[::-1]
+    ad.put("Trans1:EnableCallbacks", "Disable")
+
+
+PROC_OFF = (("EnableBackground", "Disable"), ("EnableFlatField", "Disable"),
+            ("EnableOffsetScale", "Disable"), ("EnableLowClip", "Disable"),
+            ("EnableHighClip", "Disable"), ("EnableFilter", "Disable"),
+            ("DataTypeOut", "Float64"), ("FilterCallbacks", "Every array"),
+            ("AutoResetFilter", "No"))
+
+
+def proc(ad, *settings):
+    ad.plugin("Proc1")
+    for suffix, value in PROC_OFF + settings:
+        ad.put(f"Proc1:{suffix}", value)
+
+
+def test_proc1_background_flat_field_offset_scale_clip_and_type(ad):
+    frame1, frame2 = driver_frame(ad, 1.0), driver_frame(ad, 2.0)
+    proc(ad)
+    ad.put("cam1:Gain", 1.0)
+    np.testing.assert_array_equal(read_image(ad, "PROC1"), frame1)   # nothing on: a copy
+    ad.put("Proc1:SaveBackground", 1)
+    assert ad.string("Proc1:ValidBackground_RBV") == "Valid"
+    assert ad.string("Proc1:SaveBackground_RBV") == "No"
+    ad.put("Proc1:EnableBackground", "Enable")
+    ad.put("cam1:Gain", 2.0)
+    np.testing.assert_array_equal(read_image(ad, "PROC1"), frame2 - frame1)
+
+    # flat field: the gain-2 frame, saved from an unprocessed pass
+    ad.put("Proc1:EnableBackground", "Disable")
+    read_image(ad, "PROC1")
+    ad.put("Proc1:SaveFlatField", 1)
+    assert ad.string("Proc1:ValidFlatField_RBV") == "Valid"
+    # the input now: the peak moved, so background and flat field differ from it
+    ad.put("Proc1:EnableCallbacks", "Disable")
+    ad.put("cam1:PeakStartX", 28)
+    try:
+        moved = driver_frame(ad, 1.0)
+        # clip thresholds inside the range of the unclipped result, so both clips act
+        unclipped = process_frame(moved, background=frame1, flat_field=frame2,
+                                  scale_flat_field=30.0, offset_scale=(3.0, 2.5))
+        low, high = (float(np.round(np.percentile(unclipped, q), 1)) for q in (20, 80))
+        assert high - low > 5
+        settings = (("EnableBackground", "Enable"), ("EnableFlatField", "Enable"),
+                    ("ScaleFlatField", 30.0), ("EnableOffsetScale", "Enable"), ("Offset", 3.0),
+                    ("Scale", 2.5), ("EnableHighClip", "Enable"), ("HighClipThresh", high),
+                    ("HighClipValue", 251.0), ("EnableLowClip", "Enable"),
+                    ("LowClipThresh", low), ("LowClipValue", 2.0), ("DataTypeOut", "UInt8"),
+                    ("EnableCallbacks", "Enable"))
+        for suffix, value in settings:
+            ad.put(f"Proc1:{suffix}", value)
+        out = read_image(ad, "PROC1")
+    finally:
+        ad.put("cam1:PeakStartX", 20)
+    expected = convert(process_frame(moved, background=frame1, flat_field=frame2,
+                                     scale_flat_field=30.0, offset_scale=(3.0, 2.5),
+                                     high_clip=(high, 251.0), low_clip=(low, 2.0)), "UInt8")
+    np.testing.assert_array_equal(out, expected)
+    assert ad.string("image1:DataType_RBV") == "UInt8"
+    # both clips act, and values between them remain
+    assert {2, 251}.issubset(set(out.ravel())) and len(np.unique(out)) > 5
+
+    # Automatic keeps the input's type; a size change makes the saved arrays invalid
+    proc(ad, ("DataTypeOut", "Automatic"), ("EnableBackground", "Enable"))
+    ad.put("cam1:Gain", 2.0)
+    np.testing.assert_array_equal(read_image(ad, "PROC1"), convert(frame2 - frame1, "UInt8"))
+    assert ad.string("image1:DataType_RBV") == "UInt8"
+    ad.put("cam1:SizeX", SHAPE[1] - 8)
+    try:
+        read_image(ad, "PROC1")
+        assert ad.string("Proc1:ValidBackground_RBV") == "Invalid"
+        assert ad.string("Proc1:ValidFlatField_RBV") == "Invalid"
+    finally:
+        ad.put("cam1:SizeX", SHAPE[1])
+    assert ad.get("Proc1:ArrayCounter_RBV") > 0
+
+
+@pytest.mark.parametrize("kind", ["Average", "Sum", "RecursiveAve"])
+def test_proc1_filter(ad, kind):
+    gains = (1.0, 2.0, 3.0, 1.5)
+    frames = [driver_frame(ad, g) for g in gains]
+    proc(ad, ("FilterType", kind), ("NumFilter", 3), ("EnableFilter", "Enable"))
+    assert ad.get("Proc1:RC2_RBV") == FILTER_TYPES[kind]["RC2"]   # FilterType wrote them
+    ad.put("Proc1:ResetFilter", 1)
+    model = RecursiveFilter()
+    coefficients = {"OScale": 1, "FScale": 1, **FILTER_TYPES[kind]}
+    outs = []
+    for i, (gain, frame) in enumerate(zip(gains, frames)):
+        ad.put("cam1:Gain", gain)
+        outs.append(read_image(ad, "PROC1"))
+        expected = model.apply(frame.astype(float), coefficients, 3, reset=(i == 0))
+        np.testing.assert_allclose(outs[-1], expected, rtol=1e-12, err_msg=f"{kind} frame {i}")
+        assert ad.get("Proc1:NumFiltered_RBV") == min(i + 1, 3)
+    # what the filter is for, from numpy directly
+    named = {"Average": np.mean(frames[:3], axis=0), "Sum": np.sum(frames[:3], axis=0),
+             "RecursiveAve": np.mean(frames[:3], axis=0)}[kind]
+    np.testing.assert_allclose(outs[2], named, rtol=1e-12)
+    ad.put("Proc1:EnableFilter", "Disable")

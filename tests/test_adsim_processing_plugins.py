@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from adsim_extra import ExtraADSimIOC
+from simbeamline_iocs.adsim.colorconvert import convert_color
 from simbeamline_iocs.adsim.process import (FILTER_TYPES, RecursiveFilter, convert,
                                             process_frame)
 from simbeamline_iocs.adsim.transform import TRANSFORM_TYPES, transform_frame
@@ -96,6 +97,30 @@ def test_filter_types():
     assert [o[0, 0] for o in outs] == [0, 2]
     outs, f = filtered("Average", frames, 2, auto_reset=True)   # restarts after 2
     assert [o[0, 0] for o in outs] == [2, 3, 9, 5] and f.num_filtered == 2
+
+
+def test_convert_color_layouts_and_mean():
+    mono = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    rgb1, mode = convert_color(mono, "Mono", "RGB1")
+    assert mode == "RGB1" and rgb1.shape == (2, 3, 3)
+    assert (rgb1 == mono[:, :, None]).all()
+    rgb2, _ = convert_color(mono, "Mono", "RGB2")
+    rgb3, _ = convert_color(mono, "Mono", "RGB3")
+    assert rgb2.shape == (2, 3, 3) and (rgb2 == mono[:, None, :]).all()
+    assert rgb3.shape == (3, 2, 3) and (rgb3 == mono[None]).all()
+    # NDArray memory order: RGB1 pixel by pixel (r, g, b), RGB2 row by row, RGB3 plane by plane
+    assert list(rgb1.ravel()[:6]) == [0, 0, 0, 1, 1, 1]
+    assert list(rgb2.ravel()[:6]) == [0, 1, 2, 0, 1, 2]
+    colour = np.zeros((2, 3, 3), dtype=np.uint8)      # RGB1: red 10, green 20, blue 1
+    colour[..., 0], colour[..., 1], colour[..., 2] = 10, 20, 1
+    grey, mode = convert_color(colour, "RGB1", "Mono")
+    assert mode == "Mono" and grey.dtype == np.uint8 and (grey == 10).all()   # 31/3 truncated
+    as3, mode = convert_color(colour, "RGB1", "RGB3")
+    assert mode == "RGB3" and (as3[0] == 10).all() and (as3[2] == 1).all()
+    back, _ = convert_color(as3, "RGB3", "RGB2")
+    assert (back[:, 1, :] == 20).all()
+    same, mode = convert_color(mono, "Mono", "Bayer")        # no such conversion: unchanged
+    assert same is mono and mode == "Mono"
 
 
 # -- the IOC ---------------------------------------------------------------------
@@ -238,3 +263,52 @@ def test_proc1_filter(ad, kind):
              "RecursiveAve": np.mean(frames[:3], axis=0)}[kind]
     np.testing.assert_allclose(outs[2], named, rtol=1e-12)
     ad.put("Proc1:EnableFilter", "Disable")
+
+
+def read_color_image(ad, port: str) -> np.ndarray:
+    """One acquisition with image1 reading *port*, as the numpy array its dims say."""
+    ad.put("image1:NDArrayPort", port)
+    before = ad.get("image1:ArrayCounter_RBV")
+    ad.acquire()
+    wait_for(lambda: ad.get("image1:ArrayCounter_RBV") == before + 1, 30,
+             f"image1 to take a frame from {port}")
+    n = ad.get("image1:NDimensions_RBV")
+    dims = [int(d) for d in ad.get("image1:Dimensions_RBV")[:n]]
+    count = int(np.prod(dims))
+    return np.asarray(ad.get("image1:ArrayData", count=count))[:count].reshape(dims[::-1])
+
+
+def test_cc1_mono_to_rgb1_and_cc2_back(ad):
+    frame = driver_frame(ad, 1.0)
+    ny, nx = SHAPE
+    ad.plugin("CC1")
+    ad.put("CC1:ColorModeOut", "RGB1")
+    rgb = read_color_image(ad, "CC1")
+    assert rgb.shape == (ny, nx, 3)
+    assert ad.string("image1:ColorMode_RBV") == "RGB1"
+    assert (ad.get("image1:ArraySizeX_RBV"), ad.get("image1:ArraySizeY_RBV"),
+            ad.get("image1:ArraySizeZ_RBV")) == (nx, ny, 3)
+    np.testing.assert_array_equal(rgb, convert_color(frame, "Mono", "RGB1")[0])
+    ad.put("CC1:ColorModeOut", "RGB3")
+    np.testing.assert_array_equal(read_color_image(ad, "CC1"), np.stack([frame] * 3))
+    assert ad.string("image1:ColorMode_RBV") == "RGB3"
+    # CC2 reads CC1 (RGB3) and makes it Mono again: the mean of three equal colours
+    ad.plugin("CC2")
+    ad.put("CC2:NDArrayPort", "CC1")
+    ad.put("CC2:ColorModeOut", "Mono")
+    np.testing.assert_array_equal(read_color_image(ad, "CC2"), frame)
+    assert ad.string("CC2:ColorMode_RBV") == "RGB3"          # what CC2 received
+    assert ad.string("image1:ColorMode_RBV") == "Mono"
+    # a colour frame through Trans1: rotated, colours kept in their layout
+    ad.put("CC1:ColorModeOut", "RGB2")
+    ad.plugin("Trans1")
+    ad.put("Trans1:NDArrayPort", "CC1")
+    ad.put("Trans1:Type", "Rot90")
+    try:
+        out = read_color_image(ad, "TRANS1")
+    finally:
+        ad.put("Trans1:NDArrayPort", "SIM1")
+        for name in ("Trans1", "CC1", "CC2"):
+            ad.put(f"{name}:EnableCallbacks", "Disable")
+    assert out.shape == (nx, 3, ny) and ad.string("image1:ColorMode_RBV") == "RGB2"
+    np.testing.assert_array_equal(out[:, 1, :], transform_frame(frame, "Rot90"))

@@ -9,6 +9,7 @@ the concrete plugins import), so no module imports one that imports it back.
 from __future__ import annotations
 
 from .circular_buffer import CircularBuffPlugin
+from .colorconvert import ColorConvertPlugin
 from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
 from .hdf_plugin import HDF5Plugin
 from .plugins import ImagePlugin, NDArray, Plugin, StatsPlugin
@@ -31,6 +32,7 @@ class PluginChain:
                    "NDFileNetCDF": UnavailableFilePlugin, "NDFileNexus": UnavailableFilePlugin,
                    "NDPluginStats": StatsPlugin, "NDPluginROI": ROIPlugin,
                    "NDPluginTransform": TransformPlugin, "NDPluginProcess": ProcessPlugin,
+                   "NDPluginColorConvert": ColorConvertPlugin,
                    "NDPluginCircularBuff": CircularBuffPlugin, "NDPluginPva": PvaPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}

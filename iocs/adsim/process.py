@@ -228,7 +228,7 @@ class ProcessPlugin(Plugin):
         if out is None:
             return False
         self.last = out
-        return NDArray(out, array.unique_id, array.timestamp)
+        return NDArray(out, array.unique_id, array.timestamp, array.color_mode)
 
     async def _auto_offset_scale(self, data: np.ndarray, out: np.ndarray) -> None:
         """AutoOffsetScale: from this frame's input range, the Offset and Scale that

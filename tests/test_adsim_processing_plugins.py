@@ -19,7 +19,7 @@ import pytest
 
 from adsim_extra import ExtraADSimIOC
 from simbeamline_iocs.adsim.colorconvert import convert_color
-from simbeamline_iocs.adsim.process import (FILTER_TYPES, RecursiveFilter, convert,
+from simbeamline_iocs.adsim.process import (RecursiveFilter, convert, filter_coefficients,
                                             process_frame)
 from simbeamline_iocs.adsim.transform import TRANSFORM_TYPES, transform_frame
 from waiting import wait_for
@@ -81,14 +81,14 @@ def test_convert_is_a_c_cast():
 
 def filtered(kind, frames, num_filter, **kw):
     f = RecursiveFilter()
-    coefficients = {"OScale": 1, "FScale": 1, **FILTER_TYPES[kind]}
+    coefficients = {"OScale": 1, "FScale": 1, **filter_coefficients(kind, num_filter)}
     return [f.apply(np.asarray(x, dtype=float), coefficients, num_filter, **kw) for x in frames], f
 
 
 def test_filter_types():
     frames = [np.full((2, 2), v, dtype=float) for v in (2.0, 4.0, 9.0, 1.0)]
     outs, f = filtered("Average", frames[:3], 3)
-    assert [o[0, 0] for o in outs] == [2, 3, 5] and f.num_filtered == 3
+    assert [o[0, 0] for o in outs] == pytest.approx([2 / 3, 2, 5]) and f.num_filtered == 3
     outs, f = filtered("Sum", frames[:3], 3)
     assert [o[0, 0] for o in outs] == [2, 6, 15]
     outs, _ = filtered("RecursiveAve", frames, 2)        # n stops at NumFilter
@@ -96,7 +96,13 @@ def test_filter_types():
     outs, _ = filtered("Difference", frames[:2], 1)      # each frame minus the one before
     assert [o[0, 0] for o in outs] == [0, 2]
     outs, f = filtered("Average", frames, 2, auto_reset=True)   # restarts after 2
-    assert [o[0, 0] for o in outs] == [2, 3, 9, 5] and f.num_filtered == 2
+    assert [o[0, 0] for o in outs] == [1, 3, 4.5, 5] and f.num_filtered == 2
+    outs, _ = filtered("RecursiveAveDiff", frames[:3], 2)      # frame minus the average
+    assert [o[0, 0] for o in outs] == [0, 2, 6]
+    outs, _ = filtered("CopyToFilter", frames[:2], 5)
+    assert [o[0, 0] for o in outs] == [2, 4]
+    with pytest.raises(ValueError, match="Median"):
+        filter_coefficients("Median", 3)
 
 
 def test_convert_color_layouts_and_mean():
@@ -247,10 +253,12 @@ def test_proc1_filter(ad, kind):
     gains = (1.0, 2.0, 3.0, 1.5)
     frames = [driver_frame(ad, g) for g in gains]
     proc(ad, ("FilterType", kind), ("NumFilter", 3), ("EnableFilter", "Enable"))
-    assert ad.get("Proc1:RC2_RBV") == FILTER_TYPES[kind]["RC2"]   # FilterType wrote them
+    written = {f: ad.get(f"Proc1:{f}_RBV") for f in ("OC1", "OC3", "FC3", "RC1", "RC2")}
+    assert written == pytest.approx({f: v for f, v in filter_coefficients(kind, 3).items()
+                                     if f in written})             # FilterType wrote them
     ad.put("Proc1:ResetFilter", 1)
     model = RecursiveFilter()
-    coefficients = {"OScale": 1, "FScale": 1, **FILTER_TYPES[kind]}
+    coefficients = {"OScale": 1, "FScale": 1, **filter_coefficients(kind, 3)}
     outs = []
     for i, (gain, frame) in enumerate(zip(gains, frames)):
         ad.put("cam1:Gain", gain)

@@ -32,20 +32,31 @@ from .frames import NUMPY_TYPES
 from .plugins import NDArray, Plugin
 
 #: FilterType's coefficient sets (OC1..OC4, FC1..FC4, RC1, RC2), written to those
-#: records when FilterType is put, as NDProcess.template's sequence records do.
-#: RecursiveAve, Difference, RecursiveAveDiff and CopyToFilter are the template's
-#: values; Average and Sum are the coefficients that make the filter equations
-#: (see :class:`RecursiveFilter`) give the mean and the sum of the frames since
-#: the last reset.
+#: records when FilterType is put, as NDProcess.template's sequence records do (the
+#: equations in ADCore's NDPluginProcess documentation). "1/NumFilter" is the
+#: reciprocal of NumFilter (the template's NumFilterRecip): Average adds each frame
+#: divided by NumFilter, so after NumFilter frames its output is their mean.
 FILTER_TYPES = {
     "RecursiveAve": dict(OC1=1, OC2=-1, OC3=0, OC4=1, FC1=1, FC2=-1, FC3=0, FC4=1, RC1=0, RC2=1),
-    "Average": dict(OC1=0, OC2=1, OC3=0, OC4=1, FC1=1, FC2=0, FC3=1, FC4=0, RC1=0, RC2=0),
+    "Average": dict(OC1=1, OC2=0, OC3="1/NumFilter", OC4=0, FC1=1, FC2=0, FC3="1/NumFilter",
+                    FC4=0, RC1=0, RC2=0),
     "Sum": dict(OC1=1, OC2=0, OC3=1, OC4=0, FC1=1, FC2=0, FC3=1, FC4=0, RC1=0, RC2=0),
     "Difference": dict(OC1=-1, OC2=0, OC3=1, OC4=0, FC1=0, FC2=0, FC3=1, FC4=0, RC1=0, RC2=1),
     "RecursiveAveDiff": dict(OC1=-1, OC2=0, OC3=1, OC4=0, FC1=1, FC2=-1, FC3=0, FC4=1,
                              RC1=0, RC2=1),
     "CopyToFilter": dict(OC1=0, OC2=0, OC3=1, OC4=0, FC1=0, FC2=0, FC3=1, FC4=0, RC1=0, RC2=1),
 }
+
+
+def filter_coefficients(kind: str, num_filter: int) -> dict[str, float]:
+    """The coefficient records FilterType *kind* sets, for this NumFilter."""
+    if kind not in FILTER_TYPES:
+        raise ValueError(f"unknown FilterType {kind!r}: one of {', '.join(FILTER_TYPES)}")
+    recip = 1.0 / max(int(num_filter), 1)
+    return {field: recip if value == "1/NumFilter" else float(value)
+            for field, value in FILTER_TYPES[kind].items()}
+
+
 #: The filter's coefficient records (Proc1:<name>), read at each filtered frame.
 FILTER_FIELDS = ("OOffset", "OScale", "OC1", "OC2", "OC3", "OC4", "FOffset", "FScale",
                  "FC1", "FC2", "FC3", "FC4", "ROffset", "RC1", "RC2")
@@ -145,6 +156,7 @@ class ProcessPlugin(Plugin):
         self.ioc.register(self.pv("ResetFilter"), self._put_reset)
         self.ioc.register(self.pv("AutoOffsetScale"), self._put_auto)
         self.ioc.register(self.pv("FilterType"), self._put_filter_type)
+        self.ioc.register(self.pv("NumFilter"), self._put_num_filter)
 
     def _saver(self, attribute: str, what: str):
         async def handler(value):
@@ -167,13 +179,22 @@ class ProcessPlugin(Plugin):
         return value
 
     async def _put_filter_type(self, value):
-        coefficients = FILTER_TYPES.get(value)
-        if coefficients is None:
-            raise ValueError(f"unknown FilterType {value!r}: one of {', '.join(FILTER_TYPES)}")
-        for field, number in coefficients.items():
-            await self.ioc.channels[self.pv(field)].write(float(number), verify_value=False)
-            await self.post({f"{field}_RBV": float(number)})
+        await self._write_coefficients(filter_coefficients(value, int(self.get("NumFilter"))))
         return value
+
+    async def _put_num_filter(self, value):
+        """NumFilter: in the template its reciprocal's record processes FilterType
+        again, so a type that uses 1/NumFilter (Average) follows the new value."""
+        value = max(int(value), 1)
+        kind = self.get("FilterType")
+        if "1/NumFilter" in FILTER_TYPES.get(kind, {}).values():
+            await self._write_coefficients(filter_coefficients(kind, value))
+        return value
+
+    async def _write_coefficients(self, coefficients: dict) -> None:
+        for field, number in coefficients.items():
+            await self.ioc.channels[self.pv(field)].write(number, verify_value=False)
+            await self.post({f"{field}_RBV": number})
 
     def _enabled(self, field: str) -> bool:
         return self.get(field) == "Enable"

@@ -64,10 +64,10 @@ def test_process_frame_order_of_operations():
     background = np.array([[5, 5], [5, 50]], dtype=np.float64)
     flat = np.array([[1, 2], [0, 4]], dtype=np.float64)
     out = process_frame(data, background=background, flat_field=flat, scale_flat_field=8,
-                        offset_scale=(1, 0.5), high_clip=(20, 99), low_clip=(0, -7))
+                        offset_scale=(1, 0.5), high_clip=(20, 99), low_clip=(0, 50))
     # (10-5)*8/1=40 -> (41)*.5=20.5 -> >20: 99 ; (20-5)*8/2=60 -> 30.5 -> 99
-    # flat 0 -> 8 -> 4.5 ; (40-50)*8/4=-20 -> -9.5 -> <0: -7
-    np.testing.assert_array_equal(out, [[99, 99], [4.5, -7]])
+    # flat 0 -> 8 -> 4.5 ; (40-50)*8/4=-20 -> -9.5 -> <0: 50 (high clip came first)
+    np.testing.assert_array_equal(out, [[99, 99], [4.5, 50]])
     assert out.dtype == np.float64
     np.testing.assert_array_equal(process_frame(data), data)
 
@@ -320,3 +320,53 @@ def test_cc1_mono_to_rgb1_and_cc2_back(ad):
             ad.put(f"{name}:EnableCallbacks", "Disable")
     assert out.shape == (nx, 3, ny) and ad.string("image1:ColorMode_RBV") == "RGB2"
     np.testing.assert_array_equal(out[:, 1, :], transform_frame(frame, "Rot90"))
+
+
+def test_proc1_auto_offset_scale(ad):
+    frame = driver_frame(ad, 1.0)
+    proc(ad, ("DataTypeOut", "UInt8"))
+    ad.put("Proc1:AutoOffsetScale", 1, wait=False)
+    wait_for(lambda: ad.string("Proc1:AutoOffsetScale") == "Calculating", 10,
+             "AutoOffsetScale to read Calculating")
+    # the frame that computes them is not yet scaled
+    np.testing.assert_array_equal(read_image(ad, "PROC1"), frame)
+    assert ad.string("Proc1:AutoOffsetScale") == "Done"
+    low, high = float(frame.min()), float(frame.max())
+    assert high > low
+    assert ad.get("Proc1:Scale_RBV") == pytest.approx(255.0 / (high - low))
+    assert ad.get("Proc1:Offset_RBV") == pytest.approx(-low)
+    assert [ad.string(f"Proc1:{f}_RBV") for f in
+            ("EnableOffsetScale", "EnableLowClip", "EnableHighClip")] == ["Enable"] * 3
+    assert (ad.get("Proc1:HighClipThresh"), ad.get("Proc1:LowClipThresh")) == (255.0, 0.0)
+    out = read_image(ad, "PROC1")     # the next frames fill the UInt8 range
+    expected = convert(process_frame(frame, offset_scale=(-low, 255.0 / (high - low)),
+                                     high_clip=(255.0, 255.0), low_clip=(0.0, 0.0)), "UInt8")
+    np.testing.assert_array_equal(out, expected)
+    # the range filled: 255 up to the rounding of Scale, truncated as a C cast does
+    assert out.min() == 0 and out.max() >= 254
+
+
+def test_proc1_sum_of_each_pair_with_array_n_only(ad):
+    gains = (1.0, 2.0, 3.0, 1.5)
+    frames = [driver_frame(ad, g) for g in gains]
+    proc(ad, ("FilterType", "Sum"), ("NumFilter", 2), ("FilterCallbacks", "Array N only"),
+         ("AutoResetFilter", "Yes"), ("DataTypeOut", "UInt16"), ("EnableFilter", "Enable"))
+    ad.put("Proc1:ResetFilter", 1)
+    ad.put("image1:NDArrayPort", "PROC1")
+    seen = []
+    for gain in gains:
+        ad.put("cam1:Gain", gain)
+        before = ad.get("image1:ArrayCounter_RBV")
+        ad.acquire()      # returns after the plugins drained (WaitForPlugins)
+        passed = ad.get("image1:ArrayCounter_RBV") - before
+        seen.append(passed)
+        if passed:
+            nx, ny = ad.get("image1:ArraySizeX_RBV"), ad.get("image1:ArraySizeY_RBV")
+            out = np.asarray(ad.get("image1:ArrayData", count=nx * ny))[:nx * ny]
+            n = len(seen)
+            np.testing.assert_array_equal(out.reshape(ny, nx),
+                                          frames[n - 2].astype(float) + frames[n - 1])
+    assert seen == [0, 1, 0, 1]      # only every second frame (NumFiltered = NumFilter)
+    assert ad.string("image1:DataType_RBV") == "UInt16"
+    assert ad.get("Proc1:NumFiltered_RBV") == 2
+    ad.put("Proc1:EnableFilter", "Disable")

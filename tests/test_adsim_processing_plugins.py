@@ -131,8 +131,14 @@ def test_convert_color_layouts_and_mean():
 
 # -- the IOC ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def ad():
-    with ExtraADSimIOC(["--image-ftvl", "DOUBLE"], prefix=f"prc{uuid.uuid4().hex[:6]}:") as ad:
+def ioc_log(tmp_path_factory):
+    return tmp_path_factory.mktemp("proc-ioc") / "ioc.log"
+
+
+@pytest.fixture(scope="module")
+def ad(ioc_log):
+    with ExtraADSimIOC(["--image-ftvl", "DOUBLE"], prefix=f"prc{uuid.uuid4().hex[:6]}:",
+                       log_path=ioc_log) as ad:
         ad.camera(size=SHAPE[::-1], sim_mode="Peaks")
         for suffix, value in (("cam1:Noise", 0), ("cam1:PeakVariation", 0), ("cam1:Gain", 1),
                               ("cam1:PeakStartX", 20), ("cam1:PeakStartY", 14),
@@ -370,3 +376,30 @@ def test_proc1_sum_of_each_pair_with_array_n_only(ad):
     assert ad.string("image1:DataType_RBV") == "UInt16"
     assert ad.get("Proc1:NumFiltered_RBV") == 2
     ad.put("Proc1:EnableFilter", "Disable")
+
+
+def test_colour_frames_into_a_mono_only_plugin_leave_the_chain_working(ad, ioc_log):
+    """Stats3 on CC1's RGB1 frames: it counts them and says their colour mode, computes
+    nothing (colour statistics are not simulated: the IOC's log says so), and CC1 and
+    image1 go on."""
+    frame = driver_frame(ad, 1.0)
+    ad.plugin("CC1")
+    ad.put("CC1:ColorModeOut", "RGB1")
+    ad.plugin("Stats3")
+    ad.put("Stats3:NDArrayPort", "CC1")
+    ad.put("Stats3:ComputeStatistics", "Yes")
+    counter = ad.get("Stats3:ArrayCounter_RBV")
+    try:
+        for _ in range(2):
+            rgb = read_color_image(ad, "CC1")
+            np.testing.assert_array_equal(rgb[..., 2], frame)
+        wait_for(lambda: ad.get("Stats3:ArrayCounter_RBV") == counter + 2, 30,
+                 "Stats3 to count both colour frames")
+        assert ad.string("Stats3:ColorMode_RBV") == "RGB1"
+        assert ad.get("Stats3:NDimensions_RBV") == 3
+        wait_for(lambda: "Stats3: RGB1 frames are not simulated" in ioc_log.read_text(), 10,
+                 "the IOC's log to name the refused colour frame")
+    finally:
+        ad.put("Stats3:NDArrayPort", "SIM1")
+        for name in ("Stats3", "CC1"):
+            ad.put(f"{name}:EnableCallbacks", "Disable")

@@ -171,6 +171,13 @@ class Plugin:
         """What the plugin does with a frame (subclasses): returns the array it
         passes downstream, None for the input itself, False for none."""
 
+    def require_mono(self, array: NDArray) -> None:
+        """Refuse (a clear error in the IOC's log) a colour frame, for plugins whose
+        simulation handles 2-D frames only (the C ROI and Stats take colour too)."""
+        if array.data.ndim != 2:
+            raise ValueError(f"{self.name}: {array.color_mode} frames are not simulated "
+                             f"(Mono only); route it to a Mono port or convert with CC1/CC2")
+
     async def drain(self) -> None:
         await self.idle.wait()
 
@@ -193,6 +200,7 @@ class StatsPlugin(Plugin):
     """NDStats: the basic statistics and centroid of each frame."""
 
     async def handle(self, array):
+        self.require_mono(array)
         loop = asyncio.get_running_loop()
         values = {}
         if self.get("ComputeStatistics") == "Yes":

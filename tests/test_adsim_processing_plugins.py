@@ -259,6 +259,9 @@ def test_proc1_filter(ad, kind):
     gains = (1.0, 2.0, 3.0, 1.5)
     frames = [driver_frame(ad, g) for g in gains]
     proc(ad, ("FilterType", kind), ("NumFilter", 3), ("EnableFilter", "Enable"))
+    if kind == "Sum":      # as an enum index too (RecursiveAve, Average, Sum, ...)
+        ad.put("Proc1:FilterType", 2)
+        assert ad.string("Proc1:FilterType") == "Sum"
     written = {f: ad.get(f"Proc1:{f}_RBV") for f in ("OC1", "OC3", "FC3", "RC1", "RC2")}
     assert written == pytest.approx({f: v for f, v in filter_coefficients(kind, 3).items()
                                      if f in written})             # FilterType wrote them

@@ -179,6 +179,8 @@ class ProcessPlugin(Plugin):
         return value
 
     async def _put_filter_type(self, value):
+        if not isinstance(value, str):          # a client's enum index
+            value = self.ioc.channels[self.pv("FilterType")].enum_strings[int(value)]
         await self._write_coefficients(filter_coefficients(value, int(self.get("NumFilter"))))
         return value
 

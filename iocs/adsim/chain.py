@@ -9,12 +9,15 @@ the concrete plugins import), so no module imports one that imports it back.
 from __future__ import annotations
 
 from .circular_buffer import CircularBuffPlugin
+from .colorconvert import ColorConvertPlugin
 from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
 from .hdf_plugin import HDF5Plugin
 from .plugins import ImagePlugin, NDArray, Plugin, StatsPlugin
 from .pva import PvaPlugin
+from .process import ProcessPlugin
 from .roi import ROIPlugin
 from .table import plugin_table
+from .transform import TransformPlugin
 
 
 class PluginChain:
@@ -28,6 +31,8 @@ class PluginChain:
         by_type = {"NDFileHDF5": HDF5Plugin, "NDFileTIFF": TIFFPlugin, "NDFileJPEG": JPEGPlugin,
                    "NDFileNetCDF": UnavailableFilePlugin, "NDFileNexus": UnavailableFilePlugin,
                    "NDPluginStats": StatsPlugin, "NDPluginROI": ROIPlugin,
+                   "NDPluginTransform": TransformPlugin, "NDPluginProcess": ProcessPlugin,
+                   "NDPluginColorConvert": ColorConvertPlugin,
                    "NDPluginCircularBuff": CircularBuffPlugin, "NDPluginPva": PvaPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}

@@ -32,10 +32,28 @@ class NDArray:
     data: np.ndarray
     unique_id: int
     timestamp: float
+    #: NDColorMode: Mono frames are (y, x); RGB1 (y, x, 3), RGB2 (y, 3, x) and RGB3
+    #: (3, y, x) in numpy's order (NDArray dims are the reverse, x or colour first).
+    color_mode: str = "Mono"
 
     @property
     def data_type(self) -> str:
         return DATA_TYPES[[np.dtype(t.lower()) for t in DATA_TYPES].index(self.data.dtype)]
+
+    @property
+    def dims(self) -> list[int]:
+        """The NDArray dims (fastest-varying first)."""
+        return list(reversed(self.data.shape))
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        """(x, y, colour) sizes as NDArrayInfo gives them (colour 0 for Mono)."""
+        if self.data.ndim == 2:
+            ny, nx = self.data.shape
+            return nx, ny, 0
+        axes = {"RGB1": (1, 0, 2), "RGB2": (2, 0, 1), "RGB3": (2, 1, 0)}.get(
+            self.color_mode, (2, 1, 0))          # (x, y, colour) axes of the numpy shape
+        return tuple(self.data.shape[a] for a in axes)
 
 
 class Plugin:
@@ -130,16 +148,17 @@ class Plugin:
 
     async def _process(self, array: NDArray) -> None:
         self.counter += 1
-        ny, nx = array.data.shape
+        nx, ny, nz = array.sizes
+        dims = array.dims
         sec = int(array.timestamp)
         # sizes first: a client that sees the counter move reads the new sizes
         await self.post_changed({
-            "ArraySizeX_RBV": nx, "ArraySizeY_RBV": ny, "ArraySizeZ_RBV": 0,
-            "ArraySize_RBV": array.data.nbytes, "NDimensions_RBV": 2,
-            "DataType_RBV": array.data_type, "ColorMode_RBV": "Mono",
+            "ArraySizeX_RBV": nx, "ArraySizeY_RBV": ny, "ArraySizeZ_RBV": nz,
+            "ArraySize_RBV": array.data.nbytes, "NDimensions_RBV": len(dims),
+            "DataType_RBV": array.data_type, "ColorMode_RBV": array.color_mode,
         })
         await self.post({
-            "ArrayCounter_RBV": self.counter, "Dimensions_RBV": [nx, ny] + [0] * 8,
+            "ArrayCounter_RBV": self.counter, "Dimensions_RBV": dims + [0] * (10 - len(dims)),
             "UniqueId_RBV": array.unique_id, "TimeStamp_RBV": array.timestamp - EPICS_EPOCH,
             "EpicsTSSec_RBV": sec - EPICS_EPOCH,
             "EpicsTSNsec_RBV": int((array.timestamp - sec) * 1e9),
@@ -151,6 +170,13 @@ class Plugin:
     async def handle(self, array: NDArray):
         """What the plugin does with a frame (subclasses): returns the array it
         passes downstream, None for the input itself, False for none."""
+
+    def require_mono(self, array: NDArray) -> None:
+        """Refuse (a clear error in the IOC's log) a colour frame, for plugins whose
+        simulation handles 2-D frames only (the C ROI and Stats take colour too)."""
+        if array.data.ndim != 2:
+            raise ValueError(f"{self.name}: {array.color_mode} frames are not simulated "
+                             f"(Mono only); route it to a Mono port or convert with CC1/CC2")
 
     async def drain(self) -> None:
         await self.idle.wait()
@@ -174,6 +200,7 @@ class StatsPlugin(Plugin):
     """NDStats: the basic statistics and centroid of each frame."""
 
     async def handle(self, array):
+        self.require_mono(array)
         loop = asyncio.get_running_loop()
         values = {}
         if self.get("ComputeStatistics") == "Yes":

@@ -75,6 +75,7 @@ class ROIPlugin(Plugin):
         return axes[0], axes[1]
 
     async def handle(self, array: NDArray) -> NDArray:
+        self.require_mono(array)
         ny, nx = array.data.shape
         x, y = self.axes(array.data.shape)
         data_type = self.get("DataTypeOut")

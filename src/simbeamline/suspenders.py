@@ -86,12 +86,13 @@ def standard_suspenders(beamline, *, time_scale: float = 1.0, runs: RunState | N
     ]
 
 
-def tripped(suspenders) -> list:
-    """The *suspenders* whose signal, read afresh over CA, calls for a suspension now."""
+def tripped(suspenders, skip=frozenset()) -> list:
+    """The *suspenders* whose signal, read afresh over CA, calls for a suspension now
+    (signals named in *skip* are left out)."""
     found = []
     for suspender in suspenders:
         signal = getattr(suspender, "_sig", None)
-        if signal is None:
+        if signal is None or signal.name in skip:
             continue
         try:
             value = signal.get(use_monitor=False)
@@ -113,7 +114,8 @@ def suspension_guard(RE, runs: RunState | None = None):
     afresh does: the suspension lands during the hold, and the RunEngine drops the
     unsaved event, rewinds to the point's checkpoint and takes the point again when
     the beam is back. *runs* (the suspenders' :class:`RunState`) tells the hold that
-    the suspension has ended. It costs one CA read per suspender and event.
+    the suspension has ended. It costs one CA read per event for each suspender whose
+    signal the event did not read (the interlock, in most plans).
 
     (bluesky's ``plan_mutator`` would insert the hold too, but it keeps every message
     it has seen until the plan ends: about 2 kB an event, 20 MB over a 10,000-event
@@ -122,24 +124,28 @@ def suspension_guard(RE, runs: RunState | None = None):
     from bluesky import Msg
     from bluesky.utils import ensure_generator
 
-    def bundle_trips(reading) -> bool:
+    def watched(reading) -> tuple[set, bool]:
+        """(the suspenders' signal names in *reading*, whether one of them trips)."""
+        names, trips = set(), False
         for suspender in RE.suspenders:
             name = getattr(getattr(suspender, "_sig", None), "name", None)
-            if name in reading and suspender._should_suspend(reading[name]["value"]):
-                return True
-        return False
+            if name in reading:
+                names.add(name)
+                trips = trips or suspender._should_suspend(reading[name]["value"])
+        return names, trips
 
-    def hold(bundle_tripped: bool):
+    def hold(bundle_tripped: bool, read_in_bundle: set):
+        # a signal the event read is not read again: its value is the one recorded
         deadline = time.monotonic() + LAND_LIMIT
         resumes = runs.resumes if runs is not None else None
         while (time.monotonic() < deadline
                and (runs is None or runs.resumes == resumes)
-               and (bundle_tripped or tripped(RE.suspenders))):
+               and (bundle_tripped or tripped(RE.suspenders, read_in_bundle))):
             yield Msg("sleep", None, LAND_POLL)   # the suspension lands here
 
     def guard(plan):
         plan = ensure_generator(plan)
-        send, value, bundle_tripped = plan.send, None, False
+        send, value, bundle_tripped, read_in_bundle = plan.send, None, False, set()
         while True:
             try:
                 msg = send(value)
@@ -147,12 +153,14 @@ def suspension_guard(RE, runs: RunState | None = None):
                 return stop.value
             try:
                 if msg.command == "create":
-                    bundle_tripped = False
+                    bundle_tripped, read_in_bundle = False, set()
                 elif msg.command == "save":
-                    yield from hold(bundle_tripped)
+                    yield from hold(bundle_tripped, read_in_bundle)
                 value, send = (yield msg), plan.send
                 if msg.command == "read" and isinstance(value, dict):
-                    bundle_tripped = bundle_tripped or bundle_trips(value)
+                    names, trips = watched(value)
+                    read_in_bundle |= names
+                    bundle_tripped = bundle_tripped or trips
             except GeneratorExit:
                 plan.close()
                 raise

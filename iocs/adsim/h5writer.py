@@ -266,11 +266,20 @@ class NeXusWriter:
         """Make what is written visible to readers (FlushNow; SWMR readers refresh)."""
         self.file.flush()
 
-    def close(self) -> None:
+    def _store_perform(self) -> None:
         if self._perf_ds is not None and self.file:
             rows = np.array(self._perf, dtype=np.float64).reshape(-1, 5)
             self._perf_ds.resize(len(rows), axis=0)
             self._perf_ds[...] = rows
+
+    def image(self) -> bytes:
+        """The whole file's bytes, once its frames are added (an ``in_memory`` writer)."""
+        self._store_perform()
+        self.file.flush()
+        return self.file.id.get_file_image()
+
+    def close(self) -> None:
+        self._store_perform()
         self.file.close()
         if self._fd is not None:
             self._fd = None
@@ -367,13 +376,6 @@ class SingleFileTemplate:
         parts.append(self.image[at:])
         return parts
 
-    def write(self, path: str, frame: np.ndarray, info: FrameInfo) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        try:
-            _write_all(fd, self.parts(frame, info))
-        finally:
-            os.close(fd)
-
     @classmethod
     def build(cls, shape: tuple, dtype, opts: WriteOptions) -> "SingleFileTemplate | None":
         """A proven template for uncompressed Single-mode frames of *shape* and
@@ -445,34 +447,19 @@ def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
     A Single-mode file is written under a hidden temporary name beside *path* and
     renamed when complete, so no reader (nor an IOC killed mid-write) ever leaves a
     half-written file under its real name."""
-    target, path = path, (path if multi else _partial_name(path))
-    if not multi and len(frames) == 1:
-        template = single_template(frames[0].shape, frames[0].dtype, opts)
-        if template is not None:
-            try:
-                template.write(path, frames[0], infos[0])
-                os.replace(path, target)
-            except BaseException:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-                raise
-            return
     if not multi:
-        _write_image(path, target, _single_image(frames, infos, opts))
+        template = single_template(frames[0].shape, frames[0].dtype, opts) \
+            if len(frames) == 1 else None
+        parts = (template.parts(frames[0], infos[0]) if template is not None
+                 else [_single_image(frames, infos, opts)])
+        _write_file(_partial_name(path), path, parts)
         return
-    writer = NeXusWriter(path, frames[0].shape, frames[0].dtype, opts, multi=multi)
+    writer = NeXusWriter(path, frames[0].shape, frames[0].dtype, opts, multi=True)
     try:
         for frame, info in zip(frames, infos):
             writer.add(frame, info)
         writer.close()
-        if path != target:
-            os.replace(path, target)
     except Exception as exc:
-        if not multi:
-            writer.abort()
-            raise
         writer.close_after_failure()
         raise WriteFailed(exc, writer.count, len(frames)) from exc
     except BaseException:
@@ -485,30 +472,23 @@ def _single_image(frames, infos, opts: WriteOptions) -> bytes:
 
     HDF5 writing to a full disk cannot close the file, and h5py then crashes the
     process (SIGSEGV) when the file object goes away: the disk is only written by
-    :func:`_write_image`, whose failure is a plain ``OSError``."""
+    :func:`_write_file`, whose failure is a plain ``OSError``."""
     writer = NeXusWriter("single.h5", frames[0].shape, frames[0].dtype, opts, multi=False,
                          in_memory=True)
     try:
         for frame, info in zip(frames, infos):
             writer.add(frame, info)
-        if writer._perf_ds is not None:
-            rows = np.array(writer._perf, dtype=np.float64).reshape(-1, 5)
-            writer._perf_ds.resize(len(rows), axis=0)
-            writer._perf_ds[...] = rows
-        writer.file.flush()
-        return writer.file.id.get_file_image()
+        return writer.image()
     finally:
         writer.file.close()
 
 
-def _write_image(partial: str, target: str, image: bytes) -> None:
-    """Write *image* to *partial*, then rename it *target*; nothing is left on failure."""
+def _write_file(partial: str, target: str, parts: list) -> None:
+    """Write *parts* to *partial*, then rename it *target*; nothing is left on failure."""
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            view = memoryview(image)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, parts)
         finally:
             os.close(fd)
         os.replace(partial, target)

@@ -86,21 +86,24 @@ def standard_suspenders(beamline, *, time_scale: float = 1.0, runs: RunState | N
     ]
 
 
-def tripped(suspenders, skip=frozenset()) -> list:
-    """The *suspenders* whose signal, read afresh over CA, calls for a suspension now
-    (signals named in *skip* are left out)."""
-    found = []
+def calls_for_suspension(suspenders, recorded: dict) -> bool:
+    """Whether one of *suspenders* calls for a suspension, judged on the value the event
+    recorded for its signal (*recorded*: name -> value), else on its signal read afresh
+    over CA."""
     for suspender in suspenders:
         signal = getattr(suspender, "_sig", None)
-        if signal is None or signal.name in skip:
+        if signal is None:
             continue
-        try:
-            value = signal.get(use_monitor=False)
-        except Exception:      # a lost IOC: its own failure ends the plan, not this check
-            continue
+        if signal.name in recorded:
+            value = recorded[signal.name]
+        else:
+            try:
+                value = signal.get(use_monitor=False)
+            except Exception:  # a lost IOC: its own failure ends the plan, not this check
+                continue
         if suspender._should_suspend(value):
-            found.append(suspender)
-    return found
+            return True
+    return False
 
 
 def suspension_guard(RE, runs: RunState | None = None):
@@ -124,28 +127,18 @@ def suspension_guard(RE, runs: RunState | None = None):
     from bluesky import Msg
     from bluesky.utils import ensure_generator
 
-    def watched(reading) -> tuple[set, bool]:
-        """(the suspenders' signal names in *reading*, whether one of them trips)."""
-        names, trips = set(), False
-        for suspender in RE.suspenders:
-            name = getattr(getattr(suspender, "_sig", None), "name", None)
-            if name in reading:
-                names.add(name)
-                trips = trips or suspender._should_suspend(reading[name]["value"])
-        return names, trips
-
-    def hold(bundle_tripped: bool, read_in_bundle: set):
-        # a signal the event read is not read again: its value is the one recorded
+    def hold(recorded: dict):
+        # a signal the event read is judged on the value recorded, not read again
         deadline = time.monotonic() + LAND_LIMIT
         resumes = runs.resumes if runs is not None else None
         while (time.monotonic() < deadline
                and (runs is None or runs.resumes == resumes)
-               and (bundle_tripped or tripped(RE.suspenders, read_in_bundle))):
+               and calls_for_suspension(RE.suspenders, recorded)):
             yield Msg("sleep", None, LAND_POLL)   # the suspension lands here
 
     def guard(plan):
         plan = ensure_generator(plan)
-        send, value, bundle_tripped, read_in_bundle = plan.send, None, False, set()
+        send, value, recorded = plan.send, None, {}
         while True:
             try:
                 msg = send(value)
@@ -153,14 +146,15 @@ def suspension_guard(RE, runs: RunState | None = None):
                 return stop.value
             try:
                 if msg.command == "create":
-                    bundle_tripped, read_in_bundle = False, set()
+                    recorded = {}
                 elif msg.command == "save":
-                    yield from hold(bundle_tripped, read_in_bundle)
+                    yield from hold(recorded)
                 value, send = (yield msg), plan.send
                 if msg.command == "read" and isinstance(value, dict):
-                    names, trips = watched(value)
-                    read_in_bundle |= names
-                    bundle_tripped = bundle_tripped or trips
+                    watched = {getattr(getattr(s, "_sig", None), "name", None)
+                               for s in RE.suspenders}
+                    recorded.update((name, reading["value"]) for name, reading in value.items()
+                                    if name in watched)
             except GeneratorExit:
                 plan.close()
                 raise

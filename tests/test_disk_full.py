@@ -21,14 +21,7 @@ pytestmark = pytest.mark.timeout(300)
 @pytest.fixture
 def small_frames_dir(tmp_path):
     frames = tmp_path / "data" / "frames"
-    frames.mkdir(parents=True)
-    try:
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(frames)],
-                                capture_output=True, text=True, timeout=30)
-    except OSError as exc:
-        pytest.skip(f"cannot mount a small filesystem here: {exc}")
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {result.stderr.strip()}")
+    _mount_small(frames, "3m")
     try:
         yield tmp_path / "data"
     finally:

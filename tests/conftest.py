@@ -10,6 +10,7 @@ The ``beamline`` fixture starts the IOCs through ``simbeamline.control.launcher`
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -27,6 +28,11 @@ _state: dict = {}
 
 
 def pytest_configure(config):
+    # The beamline is stopped at exit, after pyepics' own exit handler (registered
+    # later, when the first test connects; atexit runs handlers in reverse) has closed
+    # every client channel: stopped before, each connected client prints libca's
+    # "Virtual circuit disconnect" exception block.
+    atexit.register(_stop_test_beamline)
     base = Path(tempfile.mkdtemp(prefix="simbeamline-test-"))
     beamline_config = BeamlineConfig(
         ca_port=TEST_CA_PORT,
@@ -39,7 +45,7 @@ def pytest_configure(config):
     _state.update(base=base, config=beamline_config)
 
 
-def pytest_unconfigure(config):
+def _stop_test_beamline():
     beamline_config = _state.get("config")
     if beamline_config is not None:
         launcher.stop(beamline_config)

@@ -47,7 +47,11 @@ class PluginChain:
 
     async def start(self, host: str, ca_port: int) -> None:
         """Start the plugins that serve something besides CA (Pva1's PVA server) on
-        *host*, the IOC's CA address, with ports derived from *ca_port*."""
+        *host*, the IOC's CA address, with ports derived from *ca_port*; first the
+        readbacks plugins compute at boot (Stats' HistogramX)."""
+        for plugin in self.plugins:
+            if isinstance(plugin, StatsPlugin):
+                await plugin.boot()
         for plugin in self.plugins:
             if isinstance(plugin, PvaPlugin):
                 await plugin.start(host, ca_port)

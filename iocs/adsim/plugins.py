@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from .channels import IMAGE_FTVL
 from .frames import DATA_TYPES
 from .h5writer import EPICS_EPOCH
-from .stats import frame_centroid, frame_statistics
+from .stats import (centroid_and_profiles, frame_histogram, frame_statistics,
+                    histogram_x, line_profiles)
 
 if TYPE_CHECKING:
     from .chain import PluginChain
@@ -197,18 +198,78 @@ class ImagePlugin(Plugin):
 
 
 class StatsPlugin(Plugin):
-    """NDStats: the basic statistics and centroid of each frame."""
+    """NDStats: of each frame, what its Compute* records ask for: the basic statistics,
+    the centroid and moments, the profiles and the histogram (NDPluginStats's order
+    and formulas, :mod:`.stats`).
+
+    As in NDPluginStats, the average and threshold profiles come from the centroid
+    pass, so with ComputeCentroid No they are published as zeros; the centroid
+    profiles then go through the centroid last published."""
+
+    def __init__(self, chain, name):
+        super().__init__(chain, name)
+        for field in ("HistSize", "HistMin", "HistMax"):
+            self.ioc.register(self.pv(field), self._histogram_x_on(field))
+
+    async def boot(self) -> None:
+        """HistogramX_RBV of the boot HistSize/Min/Max (their PINI puts in the real IOC)."""
+        await self._post_histogram_x({})
+
+    def _histogram_x_on(self, field):
+        async def handler(value):
+            await self._post_histogram_x({field: value})
+            return value
+        return handler
+
+    async def _post_histogram_x(self, new: dict) -> None:
+        size, low, high = (new.get(f, self.get(f)) for f in ("HistSize", "HistMin", "HistMax"))
+        await self.post_arrays({"HistogramX_RBV": histogram_x(int(size), float(low), float(high))})
+
+    async def post_arrays(self, arrays: dict) -> None:
+        """Post waveforms, each cut to its record's NELM (as the waveform record keeps
+        at most NELM of what asyn gives it)."""
+        cut = {}
+        for field, values in arrays.items():
+            channel = self.ioc.channels.get(self.pv(field))
+            if channel is not None:
+                cut[field] = np.asarray(values)[:channel.spec.length]
+        await self.post(cut)
 
     async def handle(self, array):
         self.require_mono(array)
         loop = asyncio.get_running_loop()
-        values = {}
+        frame = array.data
+        values, arrays = {}, {}
+        centroid = self.get("ComputeCentroid") == "Yes"
+        profiles = self.get("ComputeProfiles") == "Yes"
         if self.get("ComputeStatistics") == "Yes":
             bgd = int(self.get("BgdWidth"))
             values.update(await loop.run_in_executor(
-                None, lambda: frame_statistics(array.data, bgd_width=bgd)))
-        if self.get("ComputeCentroid") == "Yes":
+                None, lambda: frame_statistics(frame, bgd_width=bgd)))
+        if centroid or profiles:
+            ny, nx = frame.shape
+            await self.post_changed({"ProfileSizeX_RBV": nx, "ProfileSizeY_RBV": ny})
+        if centroid:
             threshold = float(self.get("CentroidThreshold"))
-            values.update(await loop.run_in_executor(
-                None, lambda: frame_centroid(array.data, threshold=threshold)))
+            scalars, averages = await loop.run_in_executor(
+                None, lambda: centroid_and_profiles(frame, threshold=threshold))
+            values.update(scalars)
+        if profiles:
+            if not centroid:
+                averages = {name: np.zeros(n) for name, n in (
+                    ("ProfileAverageX", nx), ("ProfileThresholdX", nx),
+                    ("ProfileAverageY", ny), ("ProfileThresholdY", ny))}
+            at = (values["CentroidX"], values["CentroidY"]) if centroid else (
+                float(self.get("CentroidX_RBV")), float(self.get("CentroidY_RBV")))
+            cursor = (int(self.get("CursorX")), int(self.get("CursorY")))
+            lines = line_profiles(frame, centroid=at, cursor=cursor)
+            await self.post({"CursorVal": lines.pop("CursorVal")})
+            arrays.update({f"{name}_RBV": v for name, v in {**averages, **lines}.items()})
+        if self.get("ComputeHistogram") == "Yes":
+            size, low, high = (self.get(f) for f in ("HistSize", "HistMin", "HistMax"))
+            hist = await loop.run_in_executor(None, lambda: frame_histogram(
+                frame, size=int(size), low=float(low), high=float(high)))
+            arrays["Histogram_RBV"] = hist.pop("Histogram")
+            values.update(hist)
+        await self.post_arrays(arrays)
         await self.post({f"{key}_RBV": value for key, value in values.items()})

@@ -67,25 +67,115 @@ def _unsigned_statistics(frame: np.ndarray, bgd_width: int) -> dict[str, float]:
 
 
 def frame_centroid(frame: np.ndarray, *, threshold: float = 0.0) -> dict[str, float]:
-    """CentroidX/Y, SigmaX/Y and SigmaXY of the pixels at or above *threshold*,
-    each weighted by its value (NDPluginStats's centroid)."""
+    """CentroidTotal, CentroidX/Y, SigmaX/Y, SigmaXY, SkewX/Y, KurtosisX/Y, Eccentricity
+    and Orientation (degrees) of the pixels at or above *threshold*, each weighted by
+    its value: NDPluginStats's moments (all 0 when no pixel reaches the threshold)."""
+    return centroid_and_profiles(frame, threshold=threshold)[0]
+
+
+#: The scalars of :func:`frame_centroid` when no pixel reaches the threshold.
+_NO_CENTROID = dict.fromkeys(("CentroidTotal", "CentroidX", "CentroidY", "SigmaX", "SigmaY",
+                              "SigmaXY", "SkewX", "SkewY", "KurtosisX", "KurtosisY",
+                              "Eccentricity", "Orientation"), 0.0)
+
+
+def centroid_and_profiles(frame: np.ndarray, *, threshold: float = 0.0):
+    """(the :func:`frame_centroid` scalars, the four profiles NDPluginStats computes in
+    the same pass): ``ProfileAverageX/Y`` (the mean of each column / row) and
+    ``ProfileThresholdX/Y`` (the same of the pixels at or above *threshold*).
+
+    The moments are NDPluginStats's: raw moments of the thresholded column and row
+    sums (x and y to the fourth power; the cross moment from the pixels), central
+    moments from them; sigmas, skew, kurtosis (excess), SigmaXY as the correlation,
+    Orientation ``0.5 atan2(2 varXY, varX - varY)`` in degrees and Eccentricity
+    ``((mu20 - mu02)^2 - 4 mu11^2) / (mu20 + mu02)^2``."""
     data = frame.astype(np.float64, copy=False)
-    weights = np.where(data >= threshold, data, 0.0)
-    total = float(weights.sum())
-    if total == 0.0:
-        return {"CentroidTotal": 0.0, "CentroidX": 0.0, "CentroidY": 0.0,
-                "SigmaX": 0.0, "SigmaY": 0.0, "SigmaXY": 0.0}
     ny, nx = data.shape
+    weights = np.where(data >= threshold, data, 0.0)
+    col = weights.sum(axis=0)            # thresholded sum of each column (along x)
+    row = weights.sum(axis=1)            # ... of each row (along y)
+    profiles = {"ProfileAverageX": data.sum(axis=0) / ny, "ProfileAverageY": data.sum(axis=1) / nx,
+                "ProfileThresholdX": col / ny, "ProfileThresholdY": row / nx}
+    m00 = float(col.sum())
+    if m00 <= 0.0:
+        return dict(_NO_CENTROID), profiles
     x = np.arange(nx, dtype=np.float64)
     y = np.arange(ny, dtype=np.float64)
-    col = weights.sum(axis=0)  # profile along x
-    row = weights.sum(axis=1)  # profile along y
-    cx = float(col @ x) / total
-    cy = float(row @ y) / total
-    vx = float(col @ (x - cx) ** 2) / total
-    vy = float(row @ (y - cy) ** 2) / total
-    cxy = float((y - cy) @ weights @ (x - cx)) / total
-    sx, sy = vx ** 0.5, vy ** 0.5
-    return {"CentroidTotal": total, "CentroidX": cx, "CentroidY": cy,
-            "SigmaX": sx, "SigmaY": sy,
-            "SigmaXY": cxy / (sx * sy) if sx > 0 and sy > 0 else 0.0}
+    m10, m20, m30, m40 = (float(col @ x ** k) for k in (1, 2, 3, 4))
+    m01, m02, m03, m04 = (float(row @ y ** k) for k in (1, 2, 3, 4))
+    m11 = float(y @ weights @ x)
+    mu20 = m20 - m10 * m10 / m00
+    mu02 = m02 - m01 * m01 / m00
+    mu11 = m11 - m10 * m01 / m00
+    mu30 = m30 - 3 * m10 * m20 / m00 + 2 * m10 ** 3 / m00 ** 2
+    mu03 = m03 - 3 * m01 * m02 / m00 + 2 * m01 ** 3 / m00 ** 2
+    mu40 = m40 - 4 * m30 * m10 / m00 + 6 * m20 * m10 ** 2 / m00 ** 2 - 3 * m10 ** 4 / m00 ** 3
+    mu04 = m04 - 4 * m03 * m01 / m00 + 6 * m02 * m01 ** 2 / m00 ** 2 - 3 * m01 ** 4 / m00 ** 3
+    var_x, var_y, var_xy = mu20 / m00, mu02 / m00, mu11 / m00
+    sx, sy = max(var_x, 0.0) ** 0.5, max(var_y, 0.0) ** 0.5
+    out = dict(_NO_CENTROID)
+    out.update(CentroidTotal=m00, CentroidX=m10 / m00, CentroidY=m01 / m00, SigmaX=sx, SigmaY=sy,
+               Orientation=float(np.degrees(0.5 * np.arctan2(2.0 * var_xy, var_x - var_y))))
+    if sx > 0 and sy > 0:
+        out["SigmaXY"] = var_xy / (sx * sy)
+    if var_x > 0:
+        out["SkewX"] = mu30 / (m00 * var_x ** 1.5)
+        out["KurtosisX"] = mu40 / (m00 * var_x ** 2) - 3.0
+    if var_y > 0:
+        out["SkewY"] = mu03 / (m00 * var_y ** 1.5)
+        out["KurtosisY"] = mu04 / (m00 * var_y ** 2) - 3.0
+    if mu20 + mu02 != 0:
+        out["Eccentricity"] = ((mu20 - mu02) ** 2 - 4 * mu11 ** 2) / (mu20 + mu02) ** 2
+    return out, profiles
+
+
+def line_profiles(frame: np.ndarray, *, centroid: tuple[float, float],
+                  cursor: tuple[int, int]) -> dict:
+    """The row and column through the centroid (rounded) and through the cursor, as
+    ``ProfileCentroidX/Y`` and ``ProfileCursorX/Y``, and ``CursorVal``, the pixel at the
+    cursor; positions (x, y) clamped into the frame, as NDPluginStats does."""
+    ny, nx = frame.shape
+    def clamp(value, size):
+        return min(max(int(value), 0), size - 1)
+    cx, cy = clamp(centroid[0] + 0.5, nx), clamp(centroid[1] + 0.5, ny)
+    ux, uy = clamp(cursor[0], nx), clamp(cursor[1], ny)
+    data = frame.astype(np.float64, copy=False)
+    return {"ProfileCentroidX": data[cy, :].copy(), "ProfileCentroidY": data[:, cx].copy(),
+            "ProfileCursorX": data[uy, :].copy(), "ProfileCursorY": data[:, ux].copy(),
+            "CursorVal": float(data[uy, ux])}
+
+
+def histogram_bins(size: int, low: float, high: float) -> tuple[int, float, float]:
+    """(size, low, high) as NDPluginStats uses them: at least one bin, and a range of
+    at least 1 when HistMax is not above HistMin."""
+    size = max(int(size), 1)
+    if high <= low:
+        high = low + 1.0
+    return size, float(low), float(high)
+
+
+def histogram_x(size: int, low: float, high: float) -> np.ndarray:
+    """HistogramX_RBV: ``low + i (high - low) / size`` for each of the *size* bins
+    (NDPluginStats::computeHistX, recomputed when HistSize, HistMin or HistMax is put;
+    note its step is range/size while the bins are range/(size - 1) apart)."""
+    size = max(int(size), 1)
+    return low + np.arange(size, dtype=np.float64) * ((high - low) / size)
+
+
+def frame_histogram(frame: np.ndarray, *, size: int, low: float, high: float) -> dict:
+    """Histogram, HistBelow, HistAbove and HistEntropy as NDPluginStats computes them:
+    a pixel goes to bin ``int((value - low) (size - 1) / (high - low) + 0.5)``; below
+    *low* (or NaN) counts in HistBelow, above *high* in HistAbove. The entropy is
+    ``-sum(c ln c) / pixels`` over the bins, an empty bin counted as c = 1."""
+    size, low, high = histogram_bins(size, low, high)
+    values = frame.ravel().astype(np.float64, copy=False)
+    inside = values >= low                          # False for NaN, as the C comparison
+    below = int(values.size - np.count_nonzero(inside))
+    kept = values[inside]
+    bins = np.floor((kept - low) * ((size - 1) / (high - low)) + 0.5)
+    over = (bins > size - 1) | (kept > high)
+    histogram = np.bincount(bins[~over].astype(np.int64), minlength=size)[:size].astype(np.float64)
+    counts = np.where(histogram <= 0, 1.0, histogram)
+    entropy = -float((counts * np.log(counts)).sum()) / max(values.size, 1)
+    return {"Histogram": histogram, "HistBelow": below, "HistAbove": int(np.count_nonzero(over)),
+            "HistEntropy": entropy}

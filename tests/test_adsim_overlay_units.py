@@ -10,6 +10,7 @@ positions, sizes and widths, inside, across and outside the frame's edges.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import string
@@ -20,6 +21,10 @@ import pytest
 
 from simbeamline_iocs.adsim.overlay import (FONTS, GLYPHS, Overlay, draw_overlays,
                                             overlay_pixels, overlay_text, text_bitmap)
+
+
+def dataclass_replace(o, **kw):
+    return dataclasses.replace(o, **kw)
 
 
 def cross(**kw):
@@ -294,8 +299,3 @@ def test_rgb_frames_get_red_green_blue(mode, axis):
     mask = overlay_pixels(o, (ny, nx)) > 0
     for colour, value in enumerate((10, 20, 30)):
         assert (out[..., colour][mask] == value).all() and not out[..., colour][~mask].any()
-
-
-def dataclass_replace(o, **kw):
-    import dataclasses
-    return dataclasses.replace(o, **kw)

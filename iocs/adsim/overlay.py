@@ -42,6 +42,7 @@ each glyph a second time one pixel to the right.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import re
@@ -456,5 +457,8 @@ class OverlayPlugin(Plugin):
         nx, ny, _ = array.sizes
         await self.post_changed({"MaxSizeX_RBV": nx, "MaxSizeY_RBV": ny})
         overlays = [self.overlay(n) for n in self.numbers if self.get(f"{n}:Use") == "Yes"]
-        out = draw_overlays(array.data, overlays, array.color_mode, array.timestamp)
+        # the settings are read here, on the IOC's loop; the drawing (a frame's copy
+        # and a pixel count per overlay) runs off it, as Stats's maths does
+        out = await asyncio.get_running_loop().run_in_executor(
+            None, draw_overlays, array.data, overlays, array.color_mode, array.timestamp)
         return NDArray(out, array.unique_id, array.timestamp, array.color_mode)

@@ -1,7 +1,8 @@
 """An ADSimDetector IOC: every record of the real simDetector IOC (ADSimDetector's
 st_base.cmd plus ADCore's commonPlugins: cam1, image1 and 36 plugins, 7,395 records),
 served by caproto. cam1 (simDetector), HDF1 (NDFileHDF5), image1 (NDStdArrays),
-Stats1-5 (NDStats) and Pva1 (NDPluginPva, frames over PV Access with p4p) behave;
+Stats1-5 (NDStats), Over1 (NDPluginOverlay) and Pva1 (NDPluginPva, frames over PV
+Access with p4p) behave;
 every plugin routes, counts and passes frames on.
 
 Modules, one job each:
@@ -16,6 +17,7 @@ Modules, one job each:
   beamline  the shutter and sample stage read over CA (optional)
   plugins   the plugin base (counters, queues), image1 and Stats
   roi, circular_buffer, hdf_plugin, file_plugins, pva   the plugins with behaviour of their own
+  overlay   Over1 (NDPluginOverlay): crosses, rectangles, ellipses, text drawn into frames
   pva_address  the PVA server's ports (from the CA port) and how clients reach it
   chain     the plugin chain of commonPlugins: every plugin, routed by port name
   driver    acquisition (ImageMode, timing, Acquire/AcquireBusy edges)

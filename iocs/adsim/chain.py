@@ -14,6 +14,7 @@ from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
 from .hdf_plugin import HDF5Plugin
 from .plugins import ImagePlugin, NDArray, Plugin, StatsPlugin
 from .pva import PvaPlugin
+from .overlay import OverlayPlugin
 from .process import ProcessPlugin
 from .roi import ROIPlugin
 from .table import plugin_table
@@ -32,7 +33,7 @@ class PluginChain:
                    "NDFileNetCDF": UnavailableFilePlugin, "NDFileNexus": UnavailableFilePlugin,
                    "NDPluginStats": StatsPlugin, "NDPluginROI": ROIPlugin,
                    "NDPluginTransform": TransformPlugin, "NDPluginProcess": ProcessPlugin,
-                   "NDPluginColorConvert": ColorConvertPlugin,
+                   "NDPluginColorConvert": ColorConvertPlugin, "NDPluginOverlay": OverlayPlugin,
                    "NDPluginCircularBuff": CircularBuffPlugin, "NDPluginPva": PvaPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}

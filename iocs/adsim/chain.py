@@ -17,6 +17,7 @@ from .pva import PvaPlugin
 from .overlay import OverlayPlugin
 from .process import ProcessPlugin
 from .roi import ROIPlugin
+from .scatter_gather import GatherPlugin, ScatterPlugin
 from .table import plugin_table
 from .transform import TransformPlugin
 
@@ -35,6 +36,7 @@ class PluginChain:
                    "NDPluginTransform": TransformPlugin, "NDPluginProcess": ProcessPlugin,
                    "NDPluginColorConvert": ColorConvertPlugin, "NDPluginOverlay": OverlayPlugin,
                    "NDPluginCircularBuff": CircularBuffPlugin, "NDPluginPva": PvaPlugin,
+                   "NDPluginScatter": ScatterPlugin, "NDPluginGather": GatherPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}
         self.plugins = []
@@ -60,8 +62,9 @@ class PluginChain:
     async def publish(self, port: str, array: NDArray) -> None:
         """Deliver *array* from *port* to the plugins attached to it."""
         for plugin in self.plugins:
-            if plugin.get("NDArrayPort") == port and plugin.port != port:
-                await plugin.receive(array)
+            if plugin.port != port:
+                for _ in range(plugin.inputs_from(port)):
+                    await plugin.receive(array)
 
     async def drain(self) -> None:
         """Wait until every queued frame has been processed by every plugin."""

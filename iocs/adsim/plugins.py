@@ -100,6 +100,17 @@ class Plugin:
     def enabled(self) -> bool:
         return self.get("EnableCallbacks") == "Enable"
 
+    def inputs_from(self, port: str) -> int:
+        """How many times the plugin takes each frame published on *port*: once if
+        its NDArrayPort names it (Gather1 reads several ports)."""
+        return int(self.get("NDArrayPort") == port)
+
+    def has_room(self) -> bool:
+        """Whether a frame given now would be processed, not dropped: blocking
+        callbacks, or a free place in the queue."""
+        return (self.get("BlockingCallbacks") == "Yes"
+                or self.pending < max(int(self.get("QueueSize")), 1))
+
     async def receive(self, array: NDArray) -> None:
         if not self.enabled:
             return

@@ -8,6 +8,7 @@ the concrete plugins import), so no module imports one that imports it back.
 
 from __future__ import annotations
 
+from .attribute import AttributePlugin
 from .circular_buffer import CircularBuffPlugin
 from .colorconvert import ColorConvertPlugin
 from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
@@ -37,6 +38,7 @@ class PluginChain:
                    "NDPluginColorConvert": ColorConvertPlugin, "NDPluginOverlay": OverlayPlugin,
                    "NDPluginCircularBuff": CircularBuffPlugin, "NDPluginPva": PvaPlugin,
                    "NDPluginScatter": ScatterPlugin, "NDPluginGather": GatherPlugin,
+                   "NDPluginAttribute": AttributePlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}
         self.plugins = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .attribute import AttributePlugin
 from .circular_buffer import CircularBuffPlugin
 from .colorconvert import ColorConvertPlugin
+from .fft import FFTPlugin
 from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
 from .hdf_plugin import HDF5Plugin
 from .plugins import ImagePlugin, NDArray, Plugin, StatsPlugin
@@ -38,7 +39,7 @@ class PluginChain:
                    "NDPluginColorConvert": ColorConvertPlugin, "NDPluginOverlay": OverlayPlugin,
                    "NDPluginCircularBuff": CircularBuffPlugin, "NDPluginPva": PvaPlugin,
                    "NDPluginScatter": ScatterPlugin, "NDPluginGather": GatherPlugin,
-                   "NDPluginAttribute": AttributePlugin,
+                   "NDPluginAttribute": AttributePlugin, "NDPluginFFT": FFTPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}
         self.plugins = []

@@ -19,6 +19,7 @@ Modules, one job each:
   roi, circular_buffer, hdf_plugin, file_plugins, pva   the plugins with behaviour of their own
   overlay   Over1 (NDPluginOverlay): crosses, rectangles, ellipses, text drawn into frames
   attribute Attr1 (NDPluginAttribute): named attributes of each frame, and their sums
+  bad_pixel BadPix1 (NDPluginBadPixel): pixels of a JSON file set, replaced or median-filtered
   fft       FFT1 (NDPluginFFT): the averaged magnitude of each frame's transform
   scatter_gather  Scatter1 (round robin to its readers) and Gather1 (eight ports into one)
   pva_address  the PVA server's ports (from the CA port) and how clients reach it

@@ -9,6 +9,7 @@ the concrete plugins import), so no module imports one that imports it back.
 from __future__ import annotations
 
 from .attribute import AttributePlugin
+from .bad_pixel import BadPixelPlugin
 from .circular_buffer import CircularBuffPlugin
 from .colorconvert import ColorConvertPlugin
 from .fft import FFTPlugin
@@ -40,6 +41,7 @@ class PluginChain:
                    "NDPluginCircularBuff": CircularBuffPlugin, "NDPluginPva": PvaPlugin,
                    "NDPluginScatter": ScatterPlugin, "NDPluginGather": GatherPlugin,
                    "NDPluginAttribute": AttributePlugin, "NDPluginFFT": FFTPlugin,
+                   "NDPluginBadPixel": BadPixelPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}
         self.plugins = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .attribute import AttributePlugin
 from .circular_buffer import CircularBuffPlugin
+from .codec import CodecPlugin
 from .colorconvert import ColorConvertPlugin
 from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
 from .hdf_plugin import HDF5Plugin
@@ -39,6 +40,7 @@ class PluginChain:
                    "NDPluginCircularBuff": CircularBuffPlugin, "NDPluginPva": PvaPlugin,
                    "NDPluginScatter": ScatterPlugin, "NDPluginGather": GatherPlugin,
                    "NDPluginAttribute": AttributePlugin,
+                   "NDPluginCodec": CodecPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}
         self.plugins = []

@@ -1,8 +1,8 @@
 """An ADSimDetector IOC: every record of the real simDetector IOC (ADSimDetector's
 st_base.cmd plus ADCore's commonPlugins: cam1, image1 and 36 plugins, 7,395 records),
 served by caproto. cam1 (simDetector), HDF1 (NDFileHDF5), image1 (NDStdArrays),
-Stats1-5 (NDStats), Over1 (NDPluginOverlay) and Pva1 (NDPluginPva, frames over PV
-Access with p4p) behave;
+Stats1-5 (NDStats), Over1 (NDPluginOverlay), Codec1-2 (NDPluginCodec) and Pva1
+(NDPluginPva, frames over PV Access with p4p) behave;
 every plugin routes, counts and passes frames on.
 
 Modules, one job each:
@@ -20,6 +20,7 @@ Modules, one job each:
   overlay   Over1 (NDPluginOverlay): crosses, rectangles, ellipses, text drawn into frames
   attribute Attr1 (NDPluginAttribute): named attributes of each frame, and their sums
   scatter_gather  Scatter1 (round robin to its readers) and Gather1 (eight ports into one)
+  codec     Codec1/2 (NDPluginCodec): JPEG, Zlib, Blosc, LZ4, BSLZ4 compress/decompress
   pva_address  the PVA server's ports (from the CA port) and how clients reach it
   chain     the plugin chain of commonPlugins: every plugin, routed by port name
   driver    acquisition (ImageMode, timing, Acquire/AcquireBusy edges)

@@ -3,8 +3,8 @@ decompress, no IOC.
 
 Round trips for every lossless codec and data type; the bytes checked against decoders
 that are not the ones the codec uses (the HDF5 filters hdf5plugin bundles, through
-h5py's direct chunk writes: Blosc, bitshuffle+LZ4 and LZ4 read back the frames these
-bytes hold), so a client decoding the real IOC's compressed frames decodes these; JPEG
+h5py's direct chunk reads and writes: bitshuffle+LZ4 and LZ4HDF5 bytes equal the
+filters', Blosc and LZ4 read back through them), so a client decoding the real IOC's compressed frames decodes these; JPEG
 lossy but close and 8-bit only, with the C plugin's messages and statuses.
 """
 
@@ -19,7 +19,7 @@ import pytest
 
 from simbeamline_iocs.adsim.codec import (BLOSC_COMPRESSORS, BLOSC_SHUFFLES, BloscSettings,
                                           CodecError, compress, compress_array, decompress,
-                                          decompress_array)
+                                          decompress_array, lz4hdf5_block_size)
 from simbeamline_iocs.adsim.plugins import NDArray
 
 DTYPES = (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.float32, np.float64)
@@ -33,7 +33,7 @@ def peaks(shape=(48, 64), dtype=np.uint16, top=200.0) -> np.ndarray:
     return np.round(frame).astype(dtype)
 
 
-@pytest.mark.parametrize("codec", ["zlib", "blosc", "lz4", "bslz4"])
+@pytest.mark.parametrize("codec", ["zlib", "blosc", "lz4", "lz4hdf5", "bslz4"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_lossless_round_trip(codec, dtype):
     frame = peaks(dtype=dtype)
@@ -86,7 +86,7 @@ def via_hdf5_filter(tmp_path, frame, chunk: bytes, compression) -> np.ndarray:
 def test_bslz4_is_bshuf_compress_lz4(tmp_path, dtype):
     """The HDF5 bitshuffle filter (LZ4) stores a 12-byte header (the size in bytes, the
     block size in bytes, big-endian) then bshuf_compress_lz4's output: ours, with that
-    header, reads back through hdf5plugin's filter, and equals what it writes."""
+    header, reads back through hdf5plugin's filter, and ours decodes what it writes."""
     frame = peaks(shape=(40, 52), dtype=dtype)      # not a multiple of the block size
     payload = compress(frame, "bslz4")
     path = tmp_path / "bslz4.h5"
@@ -97,7 +97,8 @@ def test_bslz4_is_bshuf_compress_lz4(tmp_path, dtype):
         _, reference = f["d"].id.read_direct_chunk((0, 0))
     total, block_bytes = struct.unpack(">QI", reference[:12])
     assert total == frame.nbytes
-    assert payload == reference[12:]
+    np.testing.assert_array_equal(
+        decompress(reference[12:], "bslz4", frame.shape, frame.dtype)[0], frame)
     np.testing.assert_array_equal(via_hdf5_filter(
         tmp_path, frame, reference[:12] + payload, hdf5plugin.Bitshuffle(cname="lz4")), frame)
 
@@ -164,6 +165,7 @@ def test_compressed_ndarray_keeps_dims_type_and_refuses_compressing_twice():
 @pytest.mark.parametrize("codec, message", [("blosc", "Failed to Blosc decompress"),
                                             ("lz4", "Failed to LZ4 decompress"),
                                             ("bslz4", "Failed to BSLZ4 decompress"),
+                                            ("lz4hdf5", "Failed to LZ4HDF5 decompress"),
                                             ("zlib", "zlib uncompress failed"),
                                             ("jpeg", "Error decoding JPEG"),
                                             ("snappy", "Unexpected codec: 'snappy'")])
@@ -172,6 +174,47 @@ def test_corrupt_bytes_are_refused(codec, message):
         decompress(b"\x01\x02not compressed data" * 3, codec, (48, 64), np.uint16)
 
 
-def test_lz4hdf5_is_refused_saying_so():
-    with pytest.raises(CodecError, match="LZ4HDF5 compression is not simulated"):
-        compress(peaks(), "lz4hdf5")
+def lz4hdf5_blocks(payload: bytes) -> list[int]:
+    """The stored lengths of an lz4hdf5 frame's blocks, walking its framing."""
+    size, block = struct.unpack(">QI", payload[:12])
+    lengths, pos, done = [], 12, 0
+    while done < size:
+        (length,) = struct.unpack(">I", payload[pos:pos + 4])
+        lengths.append(length)
+        pos, done = pos + 4 + length, done + min(block, size - done)
+    assert pos == len(payload)
+    return lengths
+
+
+@pytest.mark.parametrize("block", [0, 1000, 6144])
+def test_lz4hdf5_is_the_hdf5_lz4_filters_framing(tmp_path, block):
+    """LZ4HDF5 frames as hdf5plugin's LZ4 filter (H5Zlz4, whose framing ADSupport's
+    lz4hdf5 copies) does for the same block size: the same header and number of
+    blocks; the filter reads ours back, and ours decodes the filter's. (The LZ4 bytes
+    themselves differ with the LZ4 library's version.) Block 0 is one block of the
+    whole frame; 1000 leaves a short last block."""
+    frame = peaks(dtype=np.uint16)
+    payload = compress(frame, "lz4hdf5", lz4hdf5_block=block)
+    path = tmp_path / "lz4.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("d", data=frame, chunks=frame.shape, **hdf5plugin.LZ4(nbytes=block))
+    with h5py.File(path, "r") as f:
+        _, reference = f["d"].id.read_direct_chunk((0, 0))
+    assert payload[:12] == reference[:12]
+    assert len(lz4hdf5_blocks(payload)) == len(lz4hdf5_blocks(reference)) \
+        == -(-frame.nbytes // (block or frame.nbytes))
+    assert lz4hdf5_block_size(payload) == (block or frame.nbytes)
+    np.testing.assert_array_equal(
+        via_hdf5_filter(tmp_path, frame, payload, hdf5plugin.LZ4(nbytes=block)), frame)
+    for data in (payload, reference):
+        np.testing.assert_array_equal(
+            decompress(data, "lz4hdf5", frame.shape, frame.dtype)[0], frame)
+
+
+def test_lz4hdf5_stores_blocks_lz4_does_not_shrink():
+    noise = np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)
+    payload = compress(noise, "lz4hdf5", lz4hdf5_block=1024)
+    size, block, first = struct.unpack(">QII", payload[:16])
+    assert (size, block, first) == (4096, 1024, 1024)          # stored as it is
+    assert payload[16:16 + 1024] == noise[:1024].tobytes()
+    np.testing.assert_array_equal(decompress(payload, "lz4hdf5", (4096,), np.uint8)[0], noise)

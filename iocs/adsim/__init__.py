@@ -20,7 +20,7 @@ Modules, one job each:
   overlay   Over1 (NDPluginOverlay): crosses, rectangles, ellipses, text drawn into frames
   attribute Attr1 (NDPluginAttribute): named attributes of each frame, and their sums
   scatter_gather  Scatter1 (round robin to its readers) and Gather1 (eight ports into one)
-  codec     Codec1/2 (NDPluginCodec): JPEG, Zlib, Blosc, LZ4, BSLZ4 compress/decompress
+  codec     Codec1/2 (NDPluginCodec): JPEG, Zlib, Blosc, LZ4, LZ4HDF5, BSLZ4
   pva_address  the PVA server's ports (from the CA port) and how clients reach it
   chain     the plugin chain of commonPlugins: every plugin, routed by port name
   driver    acquisition (ImageMode, timing, Acquire/AcquireBusy edges)

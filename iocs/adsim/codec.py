@@ -2,12 +2,13 @@
 
 :func:`compress` and :func:`decompress` are the plain part (numpy arrays in, bytes out
 and back); :class:`CodecPlugin` reads its records (Mode, Compressor, JPEGQuality,
-ZlibCLevel, BloscCompressor/CLevel/Shuffle/NumThreads), passes the result downstream
+ZlibCLevel, BloscCompressor/CLevel/Shuffle/NumThreads, LZ4HDF5BlockSize), passes the
+result downstream
 and posts CompFactor_RBV, CodecStatus and CodecError as NDPluginCodec.cpp does.
 
-The compressed formats are those of the C plugin, made by the same C libraries, so a
-client that decodes the real IOC's compressed frames (over PV Access, say) decodes
-these:
+The compressed formats are those of the C plugin, made with the same C libraries (in
+the versions their wheels bundle), so a client that decodes the real IOC's compressed
+frames (over PV Access, say) decodes these:
   jpeg   baseline JPEG of an 8-bit frame (Pillow's libjpeg), quality JPEGQuality; Mono
          as greyscale, RGB1/2/3 as RGB; decompressed to UInt8 Mono or RGB1 (lossy)
   zlib   a zlib stream (compress2 at ZlibCLevel), Python's zlib module
@@ -16,8 +17,10 @@ these:
   lz4    one raw LZ4 block (LZ4_compress_default, no size header), the ``lz4`` package
   bslz4  bitshuffle + LZ4 (bshuf_compress_lz4, default block size, no header), the
          ``bitshuffle`` package (its C extension; the HDF5 filter is not used)
-LZ4HDF5 (the HDF5 LZ4 filter's framing) is not simulated: choosing it sets CodecStatus
-Error, "LZ4HDF5 compression is not simulated", and passes the frame on unchanged.
+  lz4hdf5  the HDF5 LZ4 filter's framing (ADSupport's compress_lz4hdf5): a 12-byte
+         big-endian header (size, block size: LZ4HDF5BlockSize, 0 for 1 GiB, at most the
+         size), then per block its 4-byte big-endian length and the raw LZ4 block, or
+         the block itself where LZ4 saves nothing; framed here around ``lz4`` blocks
 
 A compressed frame is an :class:`~.plugins.NDArray` with ``codec`` set and ``compressed``
 holding the bytes; its dims and data type stay those of the uncompressed frame, as in
@@ -31,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import struct
 import zlib
 
 import numpy as np
@@ -49,6 +53,8 @@ BLOSC_COMPRESSORS = {"BloscLZ": "blosclz", "LZ4": "lz4", "LZ4HC": "lz4hc",
 BLOSC_SHUFFLES = {"None": 0, "Byte": 1, "Bit": 2}
 
 _JPEG_COLOR_AXIS = {"RGB1": 2, "RGB2": 1, "RGB3": 0}
+#: lz4hdf5's DEFAULT_BLOCK_SIZE, taken when LZ4HDF5BlockSize is 0
+LZ4HDF5_DEFAULT_BLOCK = 1 << 30
 
 
 class CodecError(Exception):
@@ -91,8 +97,54 @@ def _jpeg_encode(data: np.ndarray, quality: int, color_mode: str) -> bytes:
     return out.getvalue()
 
 
+def lz4hdf5_compress(raw: bytes, block_size: int = 0) -> bytes:
+    """*raw* as ADSupport's compress_lz4hdf5 frames it (see the module's docstring)."""
+    import lz4.block
+
+    nbytes = len(raw)
+    block = block_size if block_size > 0 else LZ4HDF5_DEFAULT_BLOCK
+    block = min(block, nbytes)
+    parts = [struct.pack(">QI", nbytes, block)]
+    for start in range(0, nbytes, max(block, 1)):
+        chunk = raw[start:start + block]
+        packed = lz4.block.compress(chunk, mode="default", store_size=False)
+        if len(packed) >= len(chunk):          # LZ4 saved nothing: the block as it is
+            packed = chunk
+        parts += [struct.pack(">I", len(packed)), packed]
+    return b"".join(parts)
+
+
+def lz4hdf5_block_size(payload: bytes) -> int:
+    """The block size an lz4hdf5 frame's header says (at most its size), as
+    decompress_lz4hdf5 reports it."""
+    size, block = struct.unpack(">QI", payload[:12])
+    return int(min(block, size))
+
+
+def lz4hdf5_decompress(payload: bytes) -> bytes:
+    """The bytes an lz4hdf5 frame holds (decompress_lz4hdf5)."""
+    import lz4.block
+
+    size = struct.unpack(">Q", payload[:8])[0]
+    block = lz4hdf5_block_size(payload)
+    out, pos = [], 12
+    done = 0
+    while done < size:
+        block = min(block, size - done)
+        (length,) = struct.unpack(">I", payload[pos:pos + 4])
+        data = payload[pos + 4:pos + 4 + length]
+        if len(data) != length:
+            raise ValueError("truncated block")
+        out.append(data if length == block else
+                   lz4.block.decompress(data, uncompressed_size=block))
+        pos += 4 + length
+        done += block
+    return b"".join(out)
+
+
 def compress(data: np.ndarray, codec: str, *, color_mode: str = "Mono", jpeg_quality: int = 85,
-             zlib_level: int = 6, blosc: BloscSettings = BloscSettings()) -> bytes:
+             zlib_level: int = 6, blosc: BloscSettings = BloscSettings(),
+             lz4hdf5_block: int = 0) -> bytes:
     """*data* (a frame, rows y) compressed with *codec* (an NDCodecName: "jpeg",
     "zlib", "blosc", "lz4", "bslz4"), as the C plugin's compressXxx makes it; raises
     :class:`CodecError` with the C plugin's message for what it refuses."""
@@ -124,7 +176,9 @@ def compress(data: np.ndarray, codec: str, *, color_mode: str = "Mono", jpeg_qua
         out = bitshuffle.compress_lz4(raw.reshape(-1), 0)
         return out.tobytes()
     if codec == "lz4hdf5":
-        raise CodecError("LZ4HDF5 compression is not simulated")
+        if raw.nbytes > 2**31 - 1:
+            raise CodecError("Internal LZ4HDF5 error")   # chunks up to 2 GB only
+        return lz4hdf5_compress(raw.tobytes(), max(int(lz4hdf5_block), 0))
     raise CodecError(f"Unexpected codec: '{codec}'")
 
 
@@ -158,6 +212,8 @@ def decompress(payload: bytes, codec: str, shape: tuple, dtype,
             import lz4.block
 
             raw = lz4.block.decompress(payload, uncompressed_size=count * dtype.itemsize)
+        elif codec == "lz4hdf5":
+            raw = lz4hdf5_decompress(payload)
         elif codec == "bslz4":
             import bitshuffle
 
@@ -170,7 +226,8 @@ def decompress(payload: bytes, codec: str, shape: tuple, dtype,
         raise
     except Exception as exc:
         label = {"zlib": "zlib uncompress failed", "blosc": "Failed to Blosc decompress",
-                 "lz4": "Failed to LZ4 decompress", "bslz4": "Failed to BSLZ4 decompress"}[codec]
+                 "lz4": "Failed to LZ4 decompress", "bslz4": "Failed to BSLZ4 decompress",
+                 "lz4hdf5": "Failed to LZ4HDF5 decompress"}[codec]
         raise CodecError(f"{label}: {exc}") from exc
     if len(raw) != count * dtype.itemsize:
         raise CodecError(f"{codec} data decompressed to {len(raw)} bytes, "
@@ -204,7 +261,8 @@ class CodecPlugin(Plugin):
     def __init__(self, chain, name):
         super().__init__(chain, name)
         for field, low, high in (("JPEGQuality", 1, 100), ("ZlibCLevel", 0, 9),
-                                 ("BloscCLevel", 0, None), ("BloscNumThreads", 1, None)):
+                                 ("BloscCLevel", 0, None), ("BloscNumThreads", 1, None),
+                                 ("LZ4HDF5BlockSize", 0, None)):
             self.ioc.register(self.pv(field), self._clamp(low, high))
 
     @staticmethod
@@ -218,6 +276,7 @@ class CodecPlugin(Plugin):
     def _settings(self) -> dict:
         return dict(jpeg_quality=int(self.get("JPEGQuality")),
                     zlib_level=int(self.get("ZlibCLevel")),
+                    lz4hdf5_block=int(self.get("LZ4HDF5BlockSize")),
                     blosc=BloscSettings(self.get("BloscCompressor"), int(self.get("BloscCLevel")),
                                         self.get("BloscShuffle"),
                                         int(self.get("BloscNumThreads"))))
@@ -239,6 +298,8 @@ class CodecPlugin(Plugin):
             elif array.codec:
                 if array.codec in COMPRESSORS:
                     readbacks["Compressor_RBV"] = COMPRESSORS[array.codec]
+                if array.codec == "lz4hdf5" and len(array.compressed) >= 12:
+                    readbacks["LZ4HDF5BlockSize_RBV"] = lz4hdf5_block_size(array.compressed)
                 threads = int(self.get("BloscNumThreads"))
                 result = await loop.run_in_executor(None, decompress_array, array, threads)
                 factor = result.data.nbytes / max(array.compressed_size, 1)

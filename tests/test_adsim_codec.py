@@ -8,8 +8,8 @@ driver's (Peaks, no noise, no peak variation: the same settings give the same fr
 checked), for JPEG it is close. The readbacks follow the C plugin: CompFactor_RBV,
 CodecStatus/CodecError (an error passes the frame on as it came), Codec_RBV and
 CompressedSize_RBV of what a plugin took, Compressor_RBV of a decompressing Codec. A
-compressed frame reaches only compression-aware plugins: image1 and Stats drop it and
-count it; Pva1 publishes it (codec set), and the c-blosc library decodes what it sends.
+compressed frame reaches only compression-aware plugins: image1, Stats1 and HDF1 drop
+it and count it; Pva1 publishes it (codec set), and the c-blosc library decodes what it sends.
 """
 
 from __future__ import annotations
@@ -204,26 +204,34 @@ def test_compressing_a_compressed_frame_is_a_warning(ad):
 
 def test_compressed_frames_are_dropped_by_plugins_that_are_not_compression_aware(ad):
     """image1 and Stats1 on CODEC1 count each compressed frame in DroppedArrays and
-    process none (NDPluginDriver::driverCallback); the IOC's log says why."""
+    process none (NDPluginDriver::driverCallback); HDF1 too (compression aware in ADCore,
+    which writes such frames as chunks: not simulated); the IOC's log says why."""
     driver_frame(ad, "UInt16")
     codecs(ad, "BSLZ4")
     ad.put("image1:NDArrayPort", "CODEC1")
-    ad.plugin("Stats1")
-    ad.put("Stats1:NDArrayPort", "CODEC1")
-    counters = {name: ad.get(f"{name}:ArrayCounter_RBV") for name in ("image1", "Stats1")}
-    dropped = {name: ad.get(f"{name}:DroppedArrays_RBV") for name in ("image1", "Stats1")}
+    plugins = ("image1", "Stats1", "HDF1")
+    for name in plugins[1:]:
+        ad.plugin(name)
+        ad.put(f"{name}:NDArrayPort", "CODEC1")
+    counters = {name: ad.get(f"{name}:ArrayCounter_RBV") for name in plugins}
+    dropped = {name: ad.get(f"{name}:DroppedArrays_RBV") for name in plugins}
     try:
         for n in (1, 2):
             ad.acquire()
-            for name in ("image1", "Stats1"):
+            for name in plugins:
                 wait_for(lambda: ad.get(f"{name}:DroppedArrays_RBV") == dropped[name] + n, 30,
                          f"{name} to drop compressed frame {n}")
         assert {name: ad.get(f"{name}:ArrayCounter_RBV") for name in counters} == counters
-        assert "not compression aware" in ad.log.read_text()
+        log = ad.log.read_text()
+        assert "Stats1 got a compressed array (codec bslz4) and is not compression aware" in log
+        assert "HDF1 got a compressed array (codec bslz4) and would be written as HDF5 chunks" \
+            in log
     finally:
         ad.put("image1:NDArrayPort", "SIM1")
-        for name in ("Codec1", "Codec2", "Stats1"):
+        for name in ("Codec1", "Codec2") + plugins[1:]:
             ad.put(f"{name}:EnableCallbacks", "Disable")
+        for name in plugins[1:]:
+            ad.put(f"{name}:NDArrayPort", "SIM1")
 
 
 def test_pva1_publishes_compressed_frames_that_blosc_decodes(ad):

@@ -23,6 +23,12 @@ from .scatter_gather import GatherPlugin, ScatterPlugin
 from .table import plugin_table
 from .transform import TransformPlugin
 
+#: compression-aware plugin types whose handling of compressed frames is not simulated:
+#: they drop them, the log saying this
+COMPRESSED_NOT_SIMULATED = {
+    "NDFileHDF5": "would be written as HDF5 chunks as they are by NDFileHDF5, which this "
+                  "simulation does not do"}
+
 
 class PluginChain:
     """All plugins of the IOC (those of commonPlugins, from :mod:`.table`) and the
@@ -47,7 +53,10 @@ class PluginChain:
         for prefix, _, kind in plugin_table():
             if prefix == "cam1:":
                 continue
-            self.plugins.append(by_type.get(kind, Plugin)(self, prefix[:-1]))
+            plugin = by_type.get(kind, Plugin)(self, prefix[:-1])
+            if kind in COMPRESSED_NOT_SIMULATED:
+                plugin.compressed_refusal = COMPRESSED_NOT_SIMULATED[kind]
+            self.plugins.append(plugin)
 
     def __getitem__(self, name):
         return next(p for p in self.plugins if p.name == name)

@@ -3,8 +3,8 @@
 :func:`compress` and :func:`decompress` are the plain part (numpy arrays in, bytes out
 and back); :class:`CodecPlugin` reads its records (Mode, Compressor, JPEGQuality,
 ZlibCLevel, BloscCompressor/CLevel/Shuffle/NumThreads, LZ4HDF5BlockSize), passes the
-result downstream
-and posts CompFactor_RBV, CodecStatus and CodecError as NDPluginCodec.cpp does.
+result downstream and posts CompFactor_RBV, CodecStatus and CodecError as
+NDPluginCodec.cpp does.
 
 The compressed formats are those of the C plugin, made with the same C libraries (in
 the versions their wheels bundle), so a client that decodes the real IOC's compressed
@@ -35,6 +35,7 @@ import asyncio
 import dataclasses
 import io
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -53,6 +54,9 @@ BLOSC_COMPRESSORS = {"BloscLZ": "blosclz", "LZ4": "lz4", "LZ4HC": "lz4hc",
 BLOSC_SHUFFLES = {"None": 0, "Byte": 1, "Bit": 2}
 
 _JPEG_COLOR_AXIS = {"RGB1": 2, "RGB2": 1, "RGB3": 0}
+#: python-blosc sets the number of threads for the whole library (c-blosc 1's global
+#: context): Codec1 and Codec2 working at once in executor threads take turns
+_BLOSC_LOCK = threading.Lock()
 #: lz4hdf5's DEFAULT_BLOCK_SIZE, taken when LZ4HDF5BlockSize is 0
 LZ4HDF5_DEFAULT_BLOCK = 1 << 30
 
@@ -159,11 +163,12 @@ def compress(data: np.ndarray, codec: str, *, color_mode: str = "Mono", jpeg_qua
         name = BLOSC_COMPRESSORS.get(blosc.compressor)
         if name is None or name not in cblosc.compressor_list():
             raise CodecError(f"Unsupported Blosc compressor {name or blosc.compressor}")
-        cblosc.set_nthreads(max(int(blosc.num_threads), 1))
         try:
-            return cblosc.compress(raw.tobytes(), typesize=raw.dtype.itemsize,
-                                   clevel=min(max(int(blosc.clevel), 0), 9),
-                                   shuffle=BLOSC_SHUFFLES.get(blosc.shuffle, 0), cname=name)
+            with _BLOSC_LOCK:
+                cblosc.set_nthreads(max(int(blosc.num_threads), 1))
+                return cblosc.compress(raw.tobytes(), typesize=raw.dtype.itemsize,
+                                       clevel=min(max(int(blosc.clevel), 0), 9),
+                                       shuffle=BLOSC_SHUFFLES.get(blosc.shuffle, 0), cname=name)
         except Exception as exc:
             raise CodecError("Internal Blosc error") from exc
     if codec == "lz4":
@@ -206,8 +211,9 @@ def decompress(payload: bytes, codec: str, shape: tuple, dtype,
         elif codec == "blosc":
             import blosc as cblosc
 
-            cblosc.set_nthreads(max(int(num_threads), 1))
-            raw = cblosc.decompress(payload)
+            with _BLOSC_LOCK:
+                cblosc.set_nthreads(max(int(num_threads), 1))
+                raw = cblosc.decompress(payload)
         elif codec == "lz4":
             import lz4.block
 

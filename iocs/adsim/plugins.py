@@ -84,6 +84,8 @@ class Plugin:
     #: takes compressed frames (NDPluginDriver's compressionAware): a plugin that
     #: does not drops them, counting each in DroppedArrays, as NDPluginDriver does
     compression_aware = False
+    #: why a compressed frame is dropped, for the IOC's log
+    compressed_refusal = "is not compression aware"
 
     def __init__(self, chain: "PluginChain", name: str):
         self.chain = chain
@@ -171,10 +173,10 @@ class Plugin:
         await self.post({"DroppedArrays": self.dropped, "DroppedArrays_RBV": self.dropped})
         if not getattr(self, "_told_compressed", False):
             self._told_compressed = True
-            log.error("%s got a compressed array (codec %s) and is not compression aware: "
-                      "dropped array uniqueId=%d (further ones are only counted in "
-                      "DroppedArrays); decompress it first (a Codec plugin in Mode Decompress)",
-                      self.name, array.codec, array.unique_id)
+            log.error("%s got a compressed array (codec %s) and %s: dropped array "
+                      "uniqueId=%d (further ones are only counted in DroppedArrays); "
+                      "decompress it first (a Codec plugin in Mode Decompress)",
+                      self.name, array.codec, self.compressed_refusal, array.unique_id)
 
     def _done_one(self):
         self.pending -= 1

@@ -266,6 +266,7 @@ class CodecPlugin(Plugin):
 
     def __init__(self, chain, name):
         super().__init__(chain, name)
+        self._factor = 1.0      # CompFactor_RBV of the frame in hand
         for field, low, high in (("JPEGQuality", 1, 100), ("ZlibCLevel", 0, 9),
                                  ("BloscCLevel", 0, None), ("BloscNumThreads", 1, None),
                                  ("LZ4HDF5BlockSize", 0, None)):

@@ -9,7 +9,7 @@ checked), for JPEG it is close. The readbacks follow the C plugin: CompFactor_RB
 CodecStatus/CodecError (an error passes the frame on as it came), Codec_RBV and
 CompressedSize_RBV of what a plugin took, Compressor_RBV of a decompressing Codec. A
 compressed frame reaches only compression-aware plugins: image1, Stats1 and HDF1 drop
-it and count it; Pva1 publishes it (codec set), and the c-blosc library decodes what it sends.
+it and count it; Attr1 takes it; Pva1 publishes it (codec set), and the c-blosc library decodes what it sends.
 """
 
 from __future__ import annotations
@@ -232,6 +232,30 @@ def test_compressed_frames_are_dropped_by_plugins_that_are_not_compression_aware
             ad.put(f"{name}:EnableCallbacks", "Disable")
         for name in plugins[1:]:
             ad.put(f"{name}:NDArrayPort", "SIM1")
+
+
+def test_attr1_is_compression_aware(ad):
+    """Attr1 (compression aware in ADCore: it reads attributes, not pixels) takes
+    Codec1's compressed frames: it counts them, shows their codec and size, and reads
+    their NDArrayUniqueId."""
+    driver_frame(ad, "UInt16")
+    codecs(ad, "LZ4")
+    ad.plugin("Attr1")
+    ad.put("Attr1:NDArrayPort", "CODEC1")
+    ad.put("Attr1:1:AttrName", "NDArrayUniqueId")
+    dropped = ad.get("Attr1:DroppedArrays_RBV")
+    try:
+        ad.acquire()
+        uid = ad.get("Codec1:UniqueId_RBV")
+        wait_for(lambda: ad.get("Attr1:UniqueId_RBV") == uid, 30, "Attr1 to take the frame")
+        assert ad.get("Attr1:1:Value_RBV") == uid
+        assert ad.string("Attr1:Codec_RBV") == "lz4"
+        assert 0 < ad.get("Attr1:CompressedSize_RBV") < ad.get("Attr1:ArraySize_RBV")
+        assert ad.get("Attr1:DroppedArrays_RBV") == dropped
+    finally:
+        for name in ("Codec1", "Codec2", "Attr1"):
+            ad.put(f"{name}:EnableCallbacks", "Disable")
+        ad.put("Attr1:NDArrayPort", "SIM1")
 
 
 def test_pva1_publishes_compressed_frames_that_blosc_decodes(ad):

@@ -41,6 +41,10 @@ def attribute_value(array: NDArray, name: str) -> float | None:
 class AttributePlugin(Plugin):
     """Attr1: per frame, the named attributes' values and their sums."""
 
+    #: compression aware in ADCore (it reads attributes, never pixels): it takes
+    #: Codec1/2's compressed frames too
+    compression_aware = True
+
     def __init__(self, chain, name):
         super().__init__(chain, name)
         self.sums = [0.0] * ATTRIBUTES

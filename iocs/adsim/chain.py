@@ -11,6 +11,7 @@ from __future__ import annotations
 from .attribute import AttributePlugin
 from .bad_pixel import BadPixelPlugin
 from .circular_buffer import CircularBuffPlugin
+from .codec import CodecPlugin
 from .colorconvert import ColorConvertPlugin
 from .fft import FFTPlugin
 from .file_plugins import JPEGPlugin, TIFFPlugin, UnavailableFilePlugin
@@ -23,6 +24,12 @@ from .roi import ROIPlugin
 from .scatter_gather import GatherPlugin, ScatterPlugin
 from .table import plugin_table
 from .transform import TransformPlugin
+
+#: compression-aware plugin types whose handling of compressed frames is not simulated:
+#: they drop them, the log saying this
+COMPRESSED_NOT_SIMULATED = {
+    "NDFileHDF5": "would be written as HDF5 chunks as they are by NDFileHDF5, which this "
+                  "simulation does not do"}
 
 
 class PluginChain:
@@ -41,14 +48,17 @@ class PluginChain:
                    "NDPluginCircularBuff": CircularBuffPlugin, "NDPluginPva": PvaPlugin,
                    "NDPluginScatter": ScatterPlugin, "NDPluginGather": GatherPlugin,
                    "NDPluginAttribute": AttributePlugin, "NDPluginFFT": FFTPlugin,
-                   "NDPluginBadPixel": BadPixelPlugin,
+                   "NDPluginBadPixel": BadPixelPlugin, "NDPluginCodec": CodecPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}
         self.plugins = []
         for prefix, _, kind in plugin_table():
             if prefix == "cam1:":
                 continue
-            self.plugins.append(by_type.get(kind, Plugin)(self, prefix[:-1]))
+            plugin = by_type.get(kind, Plugin)(self, prefix[:-1])
+            if kind in COMPRESSED_NOT_SIMULATED:
+                plugin.compressed_refusal = COMPRESSED_NOT_SIMULATED[kind]
+            self.plugins.append(plugin)
 
     def __getitem__(self, name):
         return next(p for p in self.plugins if p.name == name)

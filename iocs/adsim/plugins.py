@@ -30,12 +30,33 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class NDArray:
+    """One frame. A compressed frame (``codec`` set, by NDPluginCodec: see :mod:`.codec`)
+    holds its bytes in ``compressed``; its ``data`` is then a read-only placeholder of
+    the uncompressed frame's shape and type (no memory, every element 0), since the
+    real NDArray keeps the uncompressed dims and data type beside compressed data."""
+
     data: np.ndarray
     unique_id: int
     timestamp: float
     #: NDColorMode: Mono frames are (y, x); RGB1 (y, x, 3), RGB2 (y, 3, x) and RGB3
     #: (3, y, x) in numpy's order (NDArray dims are the reverse, x or colour first).
     color_mode: str = "Mono"
+    #: NDArray.codec.name: "" for an uncompressed frame, else "jpeg", "blosc", ...
+    codec: str = ""
+    #: the compressed bytes of a frame whose codec is set (None otherwise)
+    compressed: bytes | None = dataclasses.field(default=None, repr=False)
+
+    @classmethod
+    def compressed_frame(cls, like: "NDArray", codec: str, payload: bytes) -> "NDArray":
+        """*like*'s frame as *payload*, compressed with *codec*."""
+        placeholder = np.broadcast_to(np.zeros((), like.data.dtype), like.data.shape)
+        return cls(placeholder, like.unique_id, like.timestamp, like.color_mode, codec,
+                   bytes(payload))
+
+    @property
+    def compressed_size(self) -> int:
+        """NDArray.compressedSize: the bytes of a compressed frame, else its data size."""
+        return len(self.compressed) if self.codec else self.data.nbytes
 
     @property
     def data_type(self) -> str:
@@ -59,6 +80,12 @@ class NDArray:
 
 class Plugin:
     """Base plugin: counters and readbacks common to every NDPlugin."""
+
+    #: takes compressed frames (NDPluginDriver's compressionAware): a plugin that
+    #: does not drops them, counting each in DroppedArrays, as NDPluginDriver does
+    compression_aware = False
+    #: why a compressed frame is dropped, for the IOC's log
+    compressed_refusal = "is not compression aware"
 
     def __init__(self, chain: "PluginChain", name: str):
         self.chain = chain
@@ -114,6 +141,9 @@ class Plugin:
     async def receive(self, array: NDArray) -> None:
         if not self.enabled:
             return
+        if array.codec and not self.compression_aware:
+            await self._refuse_compressed(array)
+            return
         if self.get("BlockingCallbacks") == "Yes":
             self.pending += 1
             self.idle.clear()
@@ -134,6 +164,19 @@ class Plugin:
         self.idle.clear()
         await self.post({"QueueFree": size - self.pending})
         self.queue.put_nowait(array)
+
+    async def _refuse_compressed(self, array: NDArray) -> None:
+        """NDPluginDriver::driverCallback's answer to a compressed frame in a plugin
+        that is not compression aware: dropped, counted, and an error in the log (the
+        first one for this plugin; the rest only counted, so a stream floods nothing)."""
+        self.dropped += 1
+        await self.post({"DroppedArrays": self.dropped, "DroppedArrays_RBV": self.dropped})
+        if not getattr(self, "_told_compressed", False):
+            self._told_compressed = True
+            log.error("%s got a compressed array (codec %s) and %s: dropped array "
+                      "uniqueId=%d (further ones are only counted in DroppedArrays); "
+                      "decompress it first (a Codec plugin in Mode Decompress)",
+                      self.name, array.codec, self.compressed_refusal, array.unique_id)
 
     def _done_one(self):
         self.pending -= 1
@@ -168,6 +211,7 @@ class Plugin:
             "ArraySizeX_RBV": nx, "ArraySizeY_RBV": ny, "ArraySizeZ_RBV": nz,
             "ArraySize_RBV": array.data.nbytes, "NDimensions_RBV": len(dims),
             "DataType_RBV": array.data_type, "ColorMode_RBV": array.color_mode,
+            "Codec_RBV": array.codec, "CompressedSize_RBV": array.compressed_size,
         })
         await self.post({
             "ArrayCounter_RBV": self.counter, "Dimensions_RBV": dims + [0] * (10 - len(dims)),

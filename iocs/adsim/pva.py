@@ -5,9 +5,15 @@ this one serves ``<prefix>Pva1:Image`` from a p4p :class:`~p4p.server.Server` ho
 one :class:`~p4p.server.thread.SharedPV`. Each frame becomes an NTNDArray as ADCore's
 NTNDArrayConverter builds it: the ``value`` union member of the frame's type, one
 ``dimension`` per axis (x first), ``uniqueId`` = the array's UniqueId, ``dataTimeStamp``
-and ``timeStamp`` = its time, sizes, an empty ``codec`` and the NDAttributes the frame
-carries (the driver's ``ColorMode``, an Int32, as simDetector adds it). The CA side
-(counters, dims, QueueFree, EnableCallbacks, NDArrayPort) is the base plugin's.
+and ``timeStamp`` = its time, sizes, ``codec`` and the NDAttributes the frame carries
+(the driver's ``ColorMode``, an Int32, as simDetector adds it). Pva1 is compression
+aware, as the C plugin is: a frame compressed by Codec1/2 goes out as the converter
+sends it, ``ubyteValue`` holding the compressed bytes, ``codec.name`` the codec
+("blosc", "lz4", "bslz4", "jpeg", "zlib"), ``compressedSize`` their length and
+``uncompressedSize`` the frame's; ``codec.parameters`` holds the uncompressed data
+type (a pvData ScalarType code, an int) for every frame, compressed or not, so a
+client can decompress. The CA side (counters, dims, QueueFree, EnableCallbacks,
+NDArrayPort) is the base plugin's.
 
 Memory: a SharedPV keeps only its latest value; each subscriber's queue in pvxs holds
 at most the queueSize its client asked for (4 unless it asks otherwise: p4p, pvget),
@@ -37,8 +43,12 @@ log = logging.getLogger(__name__)
 
 #: NDAttrSourceDriver: the sourceType of an attribute the driver adds (ColorMode)
 _SOURCE_DRIVER = 0
-#: NDColorMode of a frame by its number of dimensions (this simDetector: Mono only)
-_COLOR_MODE = {2: 0}
+#: NDColorMode's values (NDArray.h) of the colour modes the simulation makes
+_COLOR_MODE = {"Mono": 0, "RGB1": 2, "RGB2": 3, "RGB3": 4}
+#: pvData's ScalarType code of each NDDataType (ntndArrayConverter's NDDataTypeToScalar):
+#: what codec.parameters says of the uncompressed frame
+_SCALAR_TYPE = {"Int8": 1, "Int16": 2, "Int32": 3, "Int64": 4, "UInt8": 5, "UInt16": 6,
+                "UInt32": 7, "UInt64": 8, "Float32": 9, "Float64": 10}
 
 
 def _time(seconds: float) -> dict:
@@ -48,12 +58,21 @@ def _time(seconds: float) -> dict:
 
 def ntndarray(array: NDArray):
     """*array* as the NTNDArray Value NDPluginPva publishes."""
-    value = NTNDArray().wrap(array.data, attrib={})   # value union, dims, sizes
+    if array.codec:
+        # the compressed bytes as ubyteValue; dims, sizes as the uncompressed frame's
+        value = NTNDArray().wrap(np.frombuffer(array.compressed, dtype=np.uint8), attrib={})
+        value["dimension"] = [{"size": n, "offset": 0, "fullSize": n, "binning": 1,
+                               "reverse": False} for n in array.dims]
+        value["compressedSize"] = array.compressed_size
+        value["uncompressedSize"] = array.data.nbytes
+    else:
+        value = NTNDArray().wrap(array.data, attrib={})   # value union, dims, sizes
     value["uniqueId"] = array.unique_id
     value["dataTimeStamp"] = value["timeStamp"] = _time(array.timestamp)
-    value["codec.name"] = ""
+    value["codec.name"] = array.codec
+    value["codec.parameters"] = ("i", _SCALAR_TYPE[array.data_type])   # a pvInt
     value["attribute"] = [{"name": "ColorMode",   # ("i", n): an Int32, as NDAttrInt32
-                           "value": ("i", _COLOR_MODE.get(array.data.ndim, 0)),
+                           "value": ("i", _COLOR_MODE.get(array.color_mode, 0)),
                            "descriptor": "Color mode", "sourceType": _SOURCE_DRIVER,
                            "source": ""}]
     return value
@@ -61,6 +80,8 @@ def ntndarray(array: NDArray):
 
 class PvaPlugin(Plugin):
     """NDPluginPva: publishes each frame it takes on ``<prefix><name>:Image``."""
+
+    compression_aware = True
 
     def __init__(self, chain, name):
         super().__init__(chain, name)

@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 
 import caproto as ca
+import numpy as np
 from caproto import CaprotoTimeoutError, ChannelType
 from caproto.sync import client as sync_client
 from caproto.sync.client import read, write
@@ -164,3 +165,26 @@ class ExtraADSimIOC:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+def noiseless_peak(ad, *, start=(20, 14), width=(9, 5)) -> None:
+    """One Peaks-mode peak at *start* (x, y), *width* (x, y) wide, with no noise and no
+    peak variation: the same camera settings give the same frame, so a frame read from
+    SIM1 in one acquisition is a plugin's input in the next."""
+    for suffix, value in (("cam1:Noise", 0), ("cam1:PeakVariation", 0), ("cam1:Gain", 1),
+                          ("cam1:PeakStartX", start[0]), ("cam1:PeakStartY", start[1]),
+                          ("cam1:PeakWidthX", width[0]), ("cam1:PeakWidthY", width[1]),
+                          ("cam1:PeakNumX", 1), ("cam1:PeakNumY", 1)):
+        ad.put(suffix, value)
+
+
+def read_image(ad, port: str) -> np.ndarray:
+    """One acquisition with image1 reading *port*: the Mono frame it got, rows x columns.
+    (Put-completion returns after every plugin took the frame, WaitForPlugins.)"""
+    ad.put("image1:NDArrayPort", port)
+    before = ad.get("image1:ArrayCounter_RBV")
+    ad.acquire()
+    wait_for(lambda: ad.get("image1:ArrayCounter_RBV") == before + 1, TIMEOUT,
+             f"image1 to take a frame from {port}")
+    nx, ny = ad.get("image1:ArraySizeX_RBV"), ad.get("image1:ArraySizeY_RBV")
+    return np.asarray(ad.get("image1:ArrayData", count=nx * ny))[:nx * ny].reshape(ny, nx)

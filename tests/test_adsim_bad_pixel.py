@@ -11,9 +11,8 @@ import uuid
 import numpy as np
 import pytest
 
-from adsim_extra import ExtraADSimIOC
+from adsim_extra import ExtraADSimIOC, noiseless_peak, read_image
 from simbeamline_iocs.adsim.bad_pixel import fix_bad_pixels, read_bad_pixels
-from waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -60,28 +59,18 @@ def ad(tmp_path_factory):
     with ExtraADSimIOC(["--image-ftvl", "DOUBLE"], prefix=f"bp{uuid.uuid4().hex[:6]}:",
                        env={"SIMBEAMLINE_AD_PATH_MAP": None}, log_path=log) as ad:
         ad.camera(size=(40, 30), sim_mode="Peaks")
-        ad.put("cam1:Noise", 0)
-        ad.put("cam1:PeakVariation", 0)
+        noiseless_peak(ad)
         ad.plugin("image1")
         ad.plugin("BadPix1")
         ad.put("BadPix1:BlockingCallbacks", "Yes")
         yield ad
 
 
-def image(ad, port: str) -> np.ndarray:
-    ad.put("image1:NDArrayPort", port)
-    before = ad.get("image1:ArrayCounter_RBV")
-    ad.acquire()
-    wait_for(lambda: ad.get("image1:ArrayCounter_RBV") == before + 1, 30, f"image1 from {port}")
-    nx, ny = ad.get("image1:ArraySizeX_RBV"), ad.get("image1:ArraySizeY_RBV")
-    return np.asarray(ad.get("image1:ArrayData", count=nx * ny))[:nx * ny].reshape(ny, nx)
-
-
 def test_badpix1_fixes_the_pixels_its_file_names(ad, tmp_path):
-    frame = image(ad, "SIM1")
-    np.testing.assert_array_equal(frame, image(ad, "SIM1"))          # the frames repeat
+    frame = read_image(ad, "SIM1")
+    np.testing.assert_array_equal(frame, read_image(ad, "SIM1"))     # the frames repeat
     ad.put("BadPix1:FileName", write(tmp_path / "bad.json", BAD))
-    fixed = image(ad, "BADPIX1")
+    fixed = read_image(ad, "BADPIX1")
     expected = fix_bad_pixels(frame.astype(np.uint8), read_bad_pixels(str(tmp_path / "bad.json")))
     np.testing.assert_array_equal(fixed, expected)
     assert fixed[2, 3] == 7 and not np.array_equal(fixed, frame)
@@ -90,14 +79,14 @@ def test_badpix1_fixes_the_pixels_its_file_names(ad, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     ad.put("BadPix1:FileName", str(broken))
-    np.testing.assert_array_equal(image(ad, "BADPIX1"), expected)
+    np.testing.assert_array_equal(read_image(ad, "BADPIX1"), expected)
     # a region of the sensor: the file's sensor coordinates follow MinX/MinY
     ad.put("BadPix1:FileName", write(tmp_path / "one.json",
                                      {"Bad pixels": [{"Pixel": [12, 9], "Set": 5}]}))
     ad.put("cam1:MinX", 10)
     ad.put("cam1:MinY", 4)
     try:
-        region = image(ad, "BADPIX1")
+        region = read_image(ad, "BADPIX1")
         assert region[5, 2] == 5
     finally:
         ad.put("cam1:MinX", 0)

@@ -9,9 +9,8 @@ import uuid
 import numpy as np
 import pytest
 
-from adsim_extra import ExtraADSimIOC
+from adsim_extra import ExtraADSimIOC, noiseless_peak, read_image
 from simbeamline_iocs.adsim.fft import axes, frame_fft, next_pow2
-from waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -52,34 +51,22 @@ def ad(tmp_path_factory):
     with ExtraADSimIOC(["--image-ftvl", "DOUBLE"], prefix=f"ft{uuid.uuid4().hex[:6]}:",
                        log_path=log) as ad:
         ad.camera(size=(N, N), sim_mode="Peaks")
-        for suffix, value in (("cam1:Noise", 0), ("cam1:PeakVariation", 0), ("cam1:Gain", 1),
-                              ("cam1:PeakStartX", 10), ("cam1:PeakStartY", 12),
-                              ("cam1:PeakWidthX", 4), ("cam1:PeakWidthY", 3),
-                              ("cam1:PeakNumX", 1), ("cam1:PeakNumY", 1)):
-            ad.put(suffix, value)
+        noiseless_peak(ad, start=(10, 12), width=(4, 3))
         ad.plugin("image1")
         ad.plugin("FFT1")
         ad.put("FFT1:BlockingCallbacks", "Yes")
         yield ad
 
 
-def image(ad, port: str) -> np.ndarray:
-    ad.put("image1:NDArrayPort", port)
-    before = ad.get("image1:ArrayCounter_RBV")
-    ad.acquire()
-    wait_for(lambda: ad.get("image1:ArrayCounter_RBV") == before + 1, 30, f"image1 from {port}")
-    nx, ny = ad.get("image1:ArraySizeX_RBV"), ad.get("image1:ArraySizeY_RBV")
-    return np.asarray(ad.get("image1:ArrayData", count=nx * ny))[:nx * ny].reshape(ny, nx)
-
 
 def test_fft1_passes_the_magnitude_on_and_fills_its_waveforms(ad):
     ad.put("FFT1:FFTNumAverage", 1)
     ad.put("FFT1:FFTSuppressDC", "Disable")
     ad.put("FFT1:FFTTimePerPoint", 0.001)
-    frame = image(ad, "SIM1")
-    np.testing.assert_array_equal(frame, image(ad, "SIM1"))   # the frames repeat
+    frame = read_image(ad, "SIM1")
+    np.testing.assert_array_equal(frame, read_image(ad, "SIM1"))   # the frames repeat
     assert frame.max() > 50
-    got = image(ad, "FFT1")
+    got = read_image(ad, "FFT1")
     expected = frame_fft(frame)
     assert got.shape == (N // 2, N // 2) and ad.string("image1:DataType_RBV") == "Float64"
     np.testing.assert_allclose(got, expected["abs"], rtol=1e-9)
@@ -90,7 +77,7 @@ def test_fft1_passes_the_magnitude_on_and_fills_its_waveforms(ad):
     np.testing.assert_allclose(ad.get("FFT1:FFTFreqAxis")[:N // 2],
                                np.arange(N // 2) * 0.5 / 0.001 / (N // 2 - 1))
     ad.put("FFT1:FFTSuppressDC", "Enable")
-    assert image(ad, "FFT1")[0, 0] == 0 and ad.get("FFT1:FFTAbsValue")[0] == 0
+    assert read_image(ad, "FFT1")[0, 0] == 0 and ad.get("FFT1:FFTAbsValue")[0] == 0
 
 
 def test_fft1_averages_fftnumaverage_frames(ad):
@@ -102,9 +89,9 @@ def test_fft1_averages_fftnumaverage_frames(ad):
     offset = ad.get("cam1:Offset")
     ad.put("cam1:Offset", 0)                          # the whole frame scales with the gain
     try:
-        first = image(ad, "FFT1")
+        first = read_image(ad, "FFT1")
         ad.put("cam1:Gain", 3)
-        second = image(ad, "FFT1")
+        second = read_image(ad, "FFT1")
         np.testing.assert_allclose(second, 2 * first, rtol=1e-5,      # (1 + 3) / 2
                                    atol=1e-5 * first.max())   # Float32 frames
         assert ad.get("FFT1:FFTNumAveraged") == 3

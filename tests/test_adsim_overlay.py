@@ -16,7 +16,7 @@ import uuid
 import numpy as np
 import pytest
 
-from adsim_extra import ExtraADSimIOC
+from adsim_extra import ExtraADSimIOC, noiseless_peak, read_image
 from simbeamline_iocs.adsim.h5writer import EPICS_EPOCH
 from simbeamline_iocs.adsim.overlay import Overlay, draw_overlays, overlay_pixels
 from waiting import wait_for
@@ -34,24 +34,10 @@ def ad(tmp_path_factory):
     with ExtraADSimIOC(["--image-ftvl", "DOUBLE"], prefix=f"ovl{uuid.uuid4().hex[:6]}:",
                        log_path=log) as ad:
         ad.camera(size=SHAPE[::-1], sim_mode="Peaks")
-        for suffix, value in (("cam1:Noise", 0), ("cam1:PeakVariation", 0), ("cam1:Gain", 1),
-                              ("cam1:PeakStartX", 20), ("cam1:PeakStartY", 14),
-                              ("cam1:PeakWidthX", 9), ("cam1:PeakWidthY", 5),
-                              ("cam1:PeakNumX", 1), ("cam1:PeakNumY", 1)):
-            ad.put(suffix, value)
+        noiseless_peak(ad)
         ad.plugin("image1")
         yield ad
 
-
-def read_image(ad, port: str) -> np.ndarray:
-    """One acquisition with image1 reading *port*: the array it got (rows x columns)."""
-    ad.put("image1:NDArrayPort", port)
-    before = ad.get("image1:ArrayCounter_RBV")
-    ad.acquire()
-    wait_for(lambda: ad.get("image1:ArrayCounter_RBV") == before + 1, 30,
-             f"image1 to take a frame from {port}")
-    nx, ny = ad.get("image1:ArraySizeX_RBV"), ad.get("image1:ArraySizeY_RBV")
-    return np.asarray(ad.get("image1:ArrayData", count=nx * ny))[:nx * ny].reshape(ny, nx)
 
 
 def configure(ad, n: int, **values):

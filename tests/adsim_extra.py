@@ -8,13 +8,7 @@ chosen later; caproto's synchronous client reads EPICS_CA_ADDR_LIST at every
 search, so the fixture adds ``127.0.0.1:5082`` to it while the IOC runs. (No
 caproto-repeater is spawned: the tests leave no process behind.)
 
-That client searches as libca does not: it sends a search twice, half its timeout
-apart (15 s at 30 s), from one UDP socket, so one unanswered search costs a test its
-whole timeout. Seen once in CI, in the middle of a test whose other reads all
-answered: both searches of one read went unanswered. libca resends within a second,
-with backoff. :func:`_search_resending` gives every read and write of these tests
-that schedule: a search unanswered for SEARCH_RESEND seconds is sent again, from a
-fresh socket (a new source port), until the caller's timeout.
+Its searches are resent as libca resends them (:mod:`ca_search`, installed by conftest).
 """
 
 from __future__ import annotations
@@ -22,14 +16,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
-import caproto as ca
 import numpy as np
-from caproto import CaprotoTimeoutError, ChannelType
-from caproto.sync import client as sync_client
+from caproto import ChannelType
 from caproto.sync.client import read, write
 
 from adsim_support import AD
@@ -39,29 +30,6 @@ TIMEOUT = 30.0
 #: The port of these extra IOCs (the tests' second port).
 EXTRA_PORT = int(os.environ.get("SIMBEAMLINE_EXTRA_CA_PORT", "5082"))
 HOST = "127.0.0.1"
-#: Seconds a search may go unanswered before it is sent again from a fresh socket.
-SEARCH_RESEND = 1.0
-
-_caproto_search = sync_client.search
-
-
-def _search_resending(pv_name, udp_sock, timeout, *, max_retries=2):
-    """caproto's sync ``search`` (its signature), resent every SEARCH_RESEND seconds
-    from a fresh UDP socket until *timeout*; the last attempt on *udp_sock* itself."""
-    deadline = time.monotonic() + timeout
-    while deadline - time.monotonic() > SEARCH_RESEND:
-        sock = ca.bcast_socket()
-        try:
-            return _caproto_search(pv_name, sock, SEARCH_RESEND, max_retries=1)
-        except CaprotoTimeoutError:
-            continue
-        finally:
-            sock.close()
-    return _caproto_search(pv_name, udp_sock, max(deadline - time.monotonic(), 0.1),
-                           max_retries=max_retries)
-
-
-sync_client.search = _search_resending   # make_channel looks it up at each call
 
 
 class CaprotoAD(AD):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import ca_search
 from simbeamline.control import ca_env, launcher
 from simbeamline.control.config import BeamlineConfig
 
@@ -33,6 +34,7 @@ def pytest_configure(config):
     # every client channel: stopped before, each connected client prints libca's
     # "Virtual circuit disconnect" exception block.
     atexit.register(_stop_test_beamline)
+    ca_search.install()
     base = Path(tempfile.mkdtemp(prefix="simbeamline-test-"))
     beamline_config = BeamlineConfig(
         ca_port=TEST_CA_PORT,

@@ -14,7 +14,9 @@ or BinZ 3 summing the three) is made Mono: the C plugin then sets the ColorMode
 attribute to Mono and collapses the size-1 dimension.
 
 Not simulated: CollapseDims for other size-1 dimensions (a Mono region one pixel
-high stays 2-D; the plugins downstream here take 2-D frames).
+high stays 2-D; the plugins downstream here take 2-D frames). ArraySizeX/Y/Z_RBV are
+the output's sizes; for a colour frame made Mono the C plugin reads them through the
+input's colour layout (for RGB1, ArraySizeX_RBV then shows the height).
 """
 
 from __future__ import annotations

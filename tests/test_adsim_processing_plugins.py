@@ -382,27 +382,26 @@ def test_proc1_sum_of_each_pair_with_array_n_only(ad):
 
 
 def test_colour_frames_into_a_mono_only_plugin_leave_the_chain_working(ad, ioc_log):
-    """Stats3 on CC1's RGB1 frames: it counts them and says their colour mode, computes
-    nothing (colour statistics are not simulated: the IOC's log says so), and CC1 and
-    image1 go on."""
+    """BadPix1 (2-D only here) on CC1's RGB1 frames: it counts them and says their colour
+    mode, fixes nothing (the IOC's log says colour frames are not simulated), and CC1
+    and image1 go on. (Stats and ROI take colour frames: tests/test_adsim_colour.py.)"""
     frame = driver_frame(ad, 1.0)
     ad.plugin("CC1")
     ad.put("CC1:ColorModeOut", "RGB1")
-    ad.plugin("Stats3")
-    ad.put("Stats3:NDArrayPort", "CC1")
-    ad.put("Stats3:ComputeStatistics", "Yes")
-    counter = ad.get("Stats3:ArrayCounter_RBV")
+    ad.plugin("BadPix1")
+    ad.put("BadPix1:NDArrayPort", "CC1")
+    counter = ad.get("BadPix1:ArrayCounter_RBV")
     try:
         for _ in range(2):
             rgb = read_color_image(ad, "CC1")
             np.testing.assert_array_equal(rgb[..., 2], frame)
-        wait_for(lambda: ad.get("Stats3:ArrayCounter_RBV") == counter + 2, 30,
-                 "Stats3 to count both colour frames")
-        assert ad.string("Stats3:ColorMode_RBV") == "RGB1"
-        assert ad.get("Stats3:NDimensions_RBV") == 3
-        wait_for(lambda: "Stats3: RGB1 frames are not simulated" in ioc_log.read_text(), 10,
+        wait_for(lambda: ad.get("BadPix1:ArrayCounter_RBV") == counter + 2, 30,
+                 "BadPix1 to count both colour frames")
+        assert ad.string("BadPix1:ColorMode_RBV") == "RGB1"
+        assert ad.get("BadPix1:NDimensions_RBV") == 3
+        wait_for(lambda: "BadPix1: RGB1 frames are not simulated" in ioc_log.read_text(), 10,
                  "the IOC's log to name the refused colour frame")
     finally:
-        ad.put("Stats3:NDArrayPort", "SIM1")
-        for name in ("Stats3", "CC1"):
+        ad.put("BadPix1:NDArrayPort", "SIM1")
+        for name in ("BadPix1", "CC1"):
             ad.put(f"{name}:EnableCallbacks", "Disable")

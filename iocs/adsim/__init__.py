@@ -18,6 +18,9 @@ Modules, one job each:
   beamline  the shutter and sample stage read over CA (optional)
   plugins   the plugin base (counters, queues), image1 and Stats
   roi, circular_buffer, hdf_plugin, file_plugins, pva   the plugins with behaviour of their own
+            (ROI, Stats, TIFF1, JPEG1 and HDF1 take colour frames as well as Mono)
+  colorconvert  CC1/2 (NDPluginColorConvert): Mono <-> RGB1/2/3, FalseColor Rainbow/Iron
+  color_maps    FalseColor's lookup tables, from ADCore's colorMaps.h
   overlay   Over1 (NDPluginOverlay): crosses, rectangles, ellipses, text drawn into frames
   attribute Attr1 (NDPluginAttribute): named attributes of each frame, and their sums
   bad_pixel BadPix1 (NDPluginBadPixel): pixels of a JSON file set, replaced or median-filtered

@@ -6,6 +6,10 @@ AutoSave, WriteFile, Single/Capture/Stream, WriteStatus/WriteMessage: see
 :mod:`.hdf_plugin`). TIFF and JPEG hold one frame per file, as in the C plugins
 (supportsMultipleArrays is false): Capture writes each buffered frame to a file
 of its own, Stream each frame as it arrives.
+
+Colour frames (RGB1/RGB2/RGB3, e.g. from CC1) are written as the C plugins write
+them: TIFF as RGB, contiguous for RGB1 and in three planes for RGB2/RGB3
+(:func:`tiff_layout`); JPEG as RGB pixels whatever the layout.
 """
 
 from __future__ import annotations
@@ -70,11 +74,33 @@ class SingleFramePlugin(HDF5Plugin):
         return None
 
 
+def tiff_layout(data: np.ndarray, color_mode: str) -> tuple[np.ndarray, str, str]:
+    """(the pixels as tifffile writes them, photometric, planar config), as
+    NDFileTIFF::openFile chooses: a 1-D or 2-D frame is MINISBLACK; an RGB1 frame
+    (y, x, 3) is RGB, PLANARCONFIG_CONTIG; an RGB2 (y, 3, x) or RGB3 (3, y, x) frame
+    is RGB, PLANARCONFIG_SEPARATE (three planes, red first: NDFileTIFF writes RGB2's
+    rows as strips of each plane). Any other structure (a 3-D frame whose mode is
+    not RGB or whose colour axis is not 3 long) is refused, as the C plugin refuses
+    it ("unsupported array structure")."""
+    if data.ndim in (1, 2):
+        return data, "minisblack", "contig"
+    if data.ndim == 3:
+        if color_mode == "RGB1" and data.shape[2] == 3:
+            return data, "rgb", "contig"
+        if color_mode == "RGB2" and data.shape[1] == 3:
+            return np.ascontiguousarray(np.moveaxis(data, 1, 0)), "rgb", "separate"
+        if color_mode == "RGB3" and data.shape[0] == 3:
+            return data, "rgb", "separate"
+    raise ValueError(f"TIFF: unsupported array structure: {data.ndim}-D, dims "
+                     f"{list(reversed(data.shape))}, ColorMode {color_mode}")
+
+
 class TIFFPlugin(SingleFramePlugin):
     def write_file(self, host_name, array):
         import tifffile
 
-        tifffile.imwrite(host_name, array.data, photometric="minisblack",
+        pixels, photometric, planar = tiff_layout(array.data, array.color_mode)
+        tifffile.imwrite(host_name, pixels, photometric=photometric, planarconfig=planar,
                          metadata={"UniqueId": array.unique_id, "TimeStamp": array.timestamp})
 
 
@@ -85,7 +111,11 @@ class JPEGPlugin(SingleFramePlugin):
         data = array.data
         if data.dtype != np.uint8:   # NDFileJPEG takes 8-bit data only
             raise ValueError(f"JPEG takes UInt8 frames, not {array.data_type}")
-        Image.fromarray(data).save(host_name, format="JPEG",
+        pixels, photometric, _ = tiff_layout(data, array.color_mode)   # its structures
+        if photometric == "rgb":     # NDFileJPEG gathers each pixel's r, g, b (JCS_RGB)
+            pixels = np.ascontiguousarray(pixels if array.color_mode == "RGB1"
+                                          else np.moveaxis(pixels, 0, 2))
+        Image.fromarray(pixels).save(host_name, format="JPEG",
                                    quality=int(self.get("JPEGQuality")))
 
 

@@ -63,6 +63,8 @@ _ATTRIBUTES = (
     ("NDArrayEpicsTSSec", np.uint32, "The NDArray EPICS timestamp seconds past epoch"),
     ("NDArrayEpicsTSnSec", np.uint32, "The NDArray EPICS timestamp nanoseconds"),
 )
+#: NDColorMode_t, by value (the ColorMode NDAttribute is its index).
+COLOR_MODES = ("Mono", "Bayer", "RGB1", "RGB2", "RGB3", "YUV444", "YUV422", "YUV421")
 #: Seconds between the POSIX and the EPICS epochs.
 EPICS_EPOCH = 631152000
 #: Disk space reserved ahead of a multi-frame file, once, and per frame besides the
@@ -137,8 +139,8 @@ def filter_options(opts: WriteOptions) -> dict:
 class NeXusWriter:
     """One open NDFileHDF5 file; frames are appended with :meth:`add`."""
 
-    def __init__(self, path: str, shape: tuple[int, int], dtype, opts: WriteOptions,
-                 *, multi: bool, in_memory: bool = False):
+    def __init__(self, path: str, shape: tuple[int, ...], dtype, opts: WriteOptions,
+                 *, multi: bool, in_memory: bool = False, color_mode: str = "Mono"):
         self.path = path
         self.multi = multi
         self.count = 0
@@ -162,12 +164,15 @@ class NeXusWriter:
                     kwargs.setdefault("chunks", shape)
                 self.data = detector.create_dataset("data", shape=shape, dtype=dtype, **kwargs)
             self.data.attrs["signal"] = np.int32(1)
-            self.data.attrs["NDArrayNumDims"] = np.int32(2)
-            self.data.attrs["NDArrayDimOffset"] = np.zeros(2, np.int32)
-            self.data.attrs["NDArrayDimBinning"] = np.ones(2, np.int32)
-            self.data.attrs["NDArrayDimReverse"] = np.zeros(2, np.int32)
+            # a frame's dataset dims are the NDArray dims reversed (numpy's order), so
+            # colour frames are (y, x, 3) RGB1, (y, 3, x) RGB2, (3, y, x) RGB3
+            rank = len(shape)
+            self.data.attrs["NDArrayNumDims"] = np.int32(rank)
+            self.data.attrs["NDArrayDimOffset"] = np.zeros(rank, np.int32)
+            self.data.attrs["NDArrayDimBinning"] = np.ones(rank, np.int32)
+            self.data.attrs["NDArrayDimReverse"] = np.zeros(rank, np.int32)
             det_attrs = self._group(detector, "NDAttributes", "NXcollection")
-            det_attrs.create_dataset("ColorMode", data=np.int32(0))
+            det_attrs.create_dataset("ColorMode", data=np.int32(COLOR_MODES.index(color_mode)))
             self.attrs = {}
             if opts.store_attr:
                 nd = self._group(instrument, "NDAttributes", "NXcollection")
@@ -377,7 +382,8 @@ class SingleFileTemplate:
         return parts
 
     @classmethod
-    def build(cls, shape: tuple, dtype, opts: WriteOptions) -> "SingleFileTemplate | None":
+    def build(cls, shape: tuple, dtype, opts: WriteOptions,
+              color_mode: str = "Mono") -> "SingleFileTemplate | None":
         """A proven template for uncompressed Single-mode frames of *shape* and
         *dtype* written with *opts*, or None (then :class:`NeXusWriter` writes)."""
         if opts.compression != "None" or opts.store_perform:
@@ -394,7 +400,8 @@ class SingleFileTemplate:
                 images = []
                 for i, (frame, info) in enumerate(zip(frames, infos)):
                     path = os.path.join(tmp, f"{i}.h5")
-                    writer = NeXusWriter(path, shape, dtype, opts, multi=False)
+                    writer = NeXusWriter(path, shape, dtype, opts, multi=False,
+                                         color_mode=color_mode)
                     writer.add(frame, info)
                     writer.close()
                     with open(path, "rb") as f:
@@ -425,21 +432,22 @@ _templates: dict = {}
 _templates_lock = threading.Lock()
 
 
-def single_template(shape: tuple, dtype, opts: WriteOptions) -> SingleFileTemplate | None:
+def single_template(shape: tuple, dtype, opts: WriteOptions,
+                    color_mode: str = "Mono") -> SingleFileTemplate | None:
     """The template for Single-mode files of *shape*, *dtype* and *opts* (built on
     first use; None where the writer is used). The last few are kept."""
     key = (tuple(shape), np.dtype(dtype).str, opts.compression, opts.store_perform,
-           opts.store_attr, os.uname().nodename)
+           opts.store_attr, os.uname().nodename, color_mode)
     with _templates_lock:
         if key not in _templates:
             if len(_templates) >= 8:
                 _templates.pop(next(iter(_templates)))
-            _templates[key] = SingleFileTemplate.build(shape, dtype, opts)
+            _templates[key] = SingleFileTemplate.build(shape, dtype, opts, color_mode)
         return _templates[key]
 
 
 def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
-                 opts: WriteOptions, *, multi: bool) -> None:
+                 opts: WriteOptions, *, multi: bool, color_mode: str = "Mono") -> None:
     """Write a whole file at once (Single mode, or a Capture buffer).
 
     A multi-frame file that fails part way is closed with the frames written so
@@ -448,13 +456,14 @@ def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
     renamed when complete, so no reader (nor an IOC killed mid-write) ever leaves a
     half-written file under its real name."""
     if not multi:
-        template = single_template(frames[0].shape, frames[0].dtype, opts) \
+        template = single_template(frames[0].shape, frames[0].dtype, opts, color_mode) \
             if len(frames) == 1 else None
         parts = (template.parts(frames[0], infos[0]) if template is not None
-                 else [_single_image(frames, infos, opts)])
+                 else [_single_image(frames, infos, opts, color_mode)])
         _write_file(_partial_name(path), path, parts)
         return
-    writer = NeXusWriter(path, frames[0].shape, frames[0].dtype, opts, multi=True)
+    writer = NeXusWriter(path, frames[0].shape, frames[0].dtype, opts, multi=True,
+                         color_mode=color_mode)
     try:
         for frame, info in zip(frames, infos):
             writer.add(frame, info)
@@ -467,14 +476,14 @@ def write_frames(path: str, frames: list[np.ndarray], infos: list[FrameInfo],
         raise
 
 
-def _single_image(frames, infos, opts: WriteOptions) -> bytes:
+def _single_image(frames, infos, opts: WriteOptions, color_mode: str = "Mono") -> bytes:
     """The bytes of a Single-mode file, made by HDF5 in memory.
 
     HDF5 writing to a full disk cannot close the file, and h5py then crashes the
     process (SIGSEGV) when the file object goes away: the disk is only written by
     :func:`_write_file`, whose failure is a plain ``OSError``."""
     writer = NeXusWriter("single.h5", frames[0].shape, frames[0].dtype, opts, multi=False,
-                         in_memory=True)
+                         in_memory=True, color_mode=color_mode)
     try:
         for frame, info in zip(frames, infos):
             writer.add(frame, info)

@@ -103,9 +103,9 @@ class HDF5Plugin(Plugin):
             infos = [FrameInfo(a.unique_id, a.timestamp) for a in arrays]
             if multi:
                 await self._opening_multi_frame_file()
-            options = self.options()
-            await self._in_executor(
-                lambda: write_frames(host_name, frames, infos, options, multi=multi))
+            options, mode = self.options(), arrays[0].color_mode
+            await self._in_executor(lambda: write_frames(host_name, frames, infos, options,
+                                                         multi=multi, color_mode=mode))
         except WriteFailed as exc:
             await self.post({"WriteFile_RBV": "Done"})
             if exc.written:
@@ -233,7 +233,7 @@ class HDF5Plugin(Plugin):
             await self._opening_multi_frame_file()
             self.stream = await self._in_executor(
                 lambda: NeXusWriter(host_name, like.data.shape, like.data.dtype, self.options(),
-                                    multi=True))
+                                    multi=True, color_mode=like.color_mode))
             self.stream.ioc_name = ioc_name
             # like NDPluginFile, the number moves on when the file is opened
             await self._file_written(ioc_name)

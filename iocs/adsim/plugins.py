@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from .channels import IMAGE_FTVL
 from .frames import DATA_TYPES
 from .h5writer import EPICS_EPOCH
-from .stats import (centroid_and_profiles, frame_histogram, frame_statistics,
-                    histogram_x, line_profiles)
+from .stats import (array_statistics, centroid_and_profiles, frame_histogram,
+                    frame_statistics, histogram_x, line_profiles)
 
 if TYPE_CHECKING:
     from .chain import PluginChain
@@ -229,7 +229,7 @@ class Plugin:
 
     def require_mono(self, array: NDArray) -> None:
         """Refuse (a clear error in the IOC's log) a colour frame, for plugins whose
-        simulation handles 2-D frames only (the C ROI and Stats take colour too)."""
+        simulation handles 2-D frames only (BadPix1)."""
         if array.data.ndim != 2:
             raise ValueError(f"{self.name}: {array.color_mode} frames are not simulated "
                              f"(Mono only); route it to a Mono port or convert with CC1/CC2")
@@ -291,7 +291,8 @@ class StatsPlugin(Plugin):
         await self.post(cut)
 
     async def handle(self, array):
-        self.require_mono(array)
+        if array.data.ndim > 2:
+            return await self._handle_nd(array)
         loop = asyncio.get_running_loop()
         frame = array.data
         values, arrays = {}, {}
@@ -324,6 +325,44 @@ class StatsPlugin(Plugin):
             size, low, high = (self.get(f) for f in ("HistSize", "HistMin", "HistMax"))
             hist = await loop.run_in_executor(None, lambda: frame_histogram(
                 frame, size=int(size), low=float(low), high=float(high)))
+            arrays["Histogram_RBV"] = hist.pop("Histogram")
+            values.update(hist)
+        await self.post_arrays(arrays)
+        await self.post({f"{key}_RBV": value for key, value in values.items()})
+
+    async def _handle_nd(self, array):
+        """A frame of more than two dimensions (a colour frame), as NDPluginStats
+        takes it: the statistics and the histogram over every element; the centroid
+        and the profiles are 2-D only (doComputeCentroidT/doComputeProfilesT return
+        an error for ndims > 2), so their values are published as zeros, the
+        profiles ProfileSizeX/Y long, those being the first two NDArray dims (for
+        RGB1, 3 and the width), as the C plugin sizes them."""
+        loop = asyncio.get_running_loop()
+        data = array.data
+        values, arrays = {}, {}
+        if self.get("ComputeStatistics") == "Yes":
+            bgd, x_size = int(self.get("BgdWidth")), array.sizes[0]
+            values.update(await loop.run_in_executor(
+                None, lambda: array_statistics(data, x_size=x_size, bgd_width=bgd)))
+        centroid = self.get("ComputeCentroid") == "Yes"
+        profiles = self.get("ComputeProfiles") == "Yes"
+        if centroid or profiles:
+            nx, ny = array.dims[0], array.dims[1]
+            await self.post_changed({"ProfileSizeX_RBV": nx, "ProfileSizeY_RBV": ny})
+        if centroid:
+            values.update(dict.fromkeys(
+                ("CentroidTotal", "CentroidX", "CentroidY", "SigmaX", "SigmaY", "SigmaXY",
+                 "SkewX", "SkewY", "KurtosisX", "KurtosisY", "Eccentricity", "Orientation"),
+                0.0))
+        if profiles:
+            for kind in ("Average", "Threshold", "Centroid", "Cursor"):
+                arrays[f"Profile{kind}X_RBV"] = np.zeros(nx)
+                arrays[f"Profile{kind}Y_RBV"] = np.zeros(ny)
+            await self.post({"CursorVal": 0.0})
+        if self.get("ComputeHistogram") == "Yes":
+            size, low, high = (self.get(f) for f in ("HistSize", "HistMin", "HistMax"))
+            hist = await loop.run_in_executor(None, lambda: frame_histogram(
+                data, size=int(size), low=float(low), high=float(high)))
             arrays["Histogram_RBV"] = hist.pop("Histogram")
             values.update(hist)
         await self.post_arrays(arrays)

@@ -21,6 +21,7 @@ from .pva import PvaPlugin
 from .overlay import OverlayPlugin
 from .process import ProcessPlugin
 from .roi import ROIPlugin
+from .roi_stat import ROIStatPlugin
 from .scatter_gather import GatherPlugin, ScatterPlugin
 from .table import plugin_table
 from .timeseries import TimeSeriesPlugin
@@ -50,7 +51,7 @@ class PluginChain:
                    "NDPluginScatter": ScatterPlugin, "NDPluginGather": GatherPlugin,
                    "NDPluginAttribute": AttributePlugin, "NDPluginFFT": FFTPlugin,
                    "NDPluginBadPixel": BadPixelPlugin, "NDPluginCodec": CodecPlugin,
-                   "NDPluginTimeSeries": TimeSeriesPlugin,
+                   "NDPluginTimeSeries": TimeSeriesPlugin, "NDPluginROIStat": ROIStatPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}
         self.plugins = []

@@ -114,3 +114,41 @@ def test_roistat_passes_frames_on(ad):
         assert ad.get("image1:UniqueId_RBV") == ad.get("ROIStat1:UniqueId_RBV")
     finally:
         ad.put("image1:NDArrayPort", "SIM1")
+
+
+def test_roistat_time_series(ad):
+    for field, value in (("MinX", 5), ("MinY", 4), ("SizeX", 20), ("SizeY", 10),
+                         ("BgdWidth", 0), ("Use", "Yes")):
+        ad.put(f"ROIStat1:1:{field}", value)
+    ad.put("ROIStat1:TSNumPoints", 3)
+    ad.put("ROIStat1:TSControl", "Erase/Start")
+    assert ad.string("ROIStat1:TSAcquiring") == "Acquiring"
+    totals, times = [], []
+    for gain in (1, 2, 3, 4):
+        ad.put("cam1:Gain", gain)
+        frame(ad)
+        totals.append(ad.get("ROIStat1:1:Total_RBV"))
+        times.append(ad.get("ROIStat1:TimeStamp_RBV"))
+    # full after three points: stopped by itself, the fourth frame not taken
+    assert ad.string("ROIStat1:TSAcquiring") == "Done"
+    assert ad.get("ROIStat1:TSCurrentPoint") == 3
+    np.testing.assert_allclose(ad.get("ROIStat1:1:TSTotal", count=0), totals[:3])
+    np.testing.assert_allclose(ad.get("ROIStat1:1:TSTimestamp", count=0), times[:3], atol=1e-3)
+    assert len(set(totals[:3])) == 3
+    # Erase/Start, two frames, Stop: two points; Start when not full goes on
+    ad.put("ROIStat1:TSNumPoints", 5)
+    ad.put("ROIStat1:TSControl", "Erase/Start")
+    frame(ad)
+    frame(ad)
+    ad.put("ROIStat1:TSControl", "Stop")
+    assert ad.get("ROIStat1:TSCurrentPoint") == 2
+    assert len(ad.get("ROIStat1:1:TSMeanValue", count=0)) == 2
+    frame(ad)                                                   # stopped: not taken
+    assert ad.get("ROIStat1:TSCurrentPoint") == 2
+    ad.put("ROIStat1:TSControl", "Start")
+    frame(ad)
+    ad.put("ROIStat1:TSControl", "Read")
+    assert len(ad.get("ROIStat1:1:TSMeanValue", count=0)) == 3
+    ad.put("ROIStat1:TSControl", "Erase")
+    assert ad.get("ROIStat1:TSCurrentPoint") == 0
+    ad.put("ROIStat1:TSControl", "Stop")

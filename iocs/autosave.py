@@ -41,7 +41,8 @@ AD_ACTIONS = ("cam1:Acquire", "cam1:ArrayCounter", "HDF1:Capture", "HDF1:WriteFi
 
 def is_ad_action(suffix: str) -> bool:
     """True for an areaDetector record that is an action (Acquire, Capture, Reset, ...)."""
-    return (suffix in AD_ACTIONS or suffix.endswith(("ProcessPlugin", "Reset"))
+    return (suffix in AD_ACTIONS
+            or suffix.endswith(("ProcessPlugin", "Reset", ":TSAcquire", ":TSRead"))
             or ":Reset" in suffix)
 
 

@@ -6,11 +6,14 @@ values every NDArray carries (``NDArrayUniqueId``, ``NDArrayTimeStamp``,
 ``NDArrayEpicsTSSec``, ``NDArrayEpicsTSNsec``) or an NDAttribute of the frame (the
 simDetector's ``ColorMode``). Each frame sets ``Attr1:N:Value_RBV`` and adds it to
 ``Attr1:N:ValueSum_RBV``; a name the frame does not carry leaves both alone, as
-NDPluginAttribute does; ``Attr1:Reset`` zeroes them. The time-series arrays
-(``Attr1:N:TSArrayValue``, fed by the ATTR1_TS time-series plugin) are not simulated.
+NDPluginAttribute does; ``Attr1:Reset`` zeroes them. Each frame also sends the
+eight values to address 1 of the ATTR1 port, where Attr1:TS (ATTR1_TS,
+:mod:`.timeseries`) makes them the time series ``Attr1:N:TSArrayValue``.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from .h5writer import EPICS_EPOCH
 from .plugins import NDArray, Plugin
@@ -66,3 +69,7 @@ class AttributePlugin(Plugin):
             self.sums[n - 1] += value
             values.update({f"{n}:Value_RBV": value, f"{n}:ValueSum_RBV": self.sums[n - 1]})
         await self.post(values)
+        # the time-series point (Attr1:TS): every attribute's Value_RBV, one not in
+        # this frame its last value, as a 1-D Float64 NDArray on address 1
+        point = np.array([float(self.get(f"{n}:Value_RBV")) for n in range(1, ATTRIBUTES + 1)])
+        await self.chain.publish(self.port, NDArray(point, array.unique_id, array.timestamp), 1)

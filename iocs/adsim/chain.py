@@ -21,8 +21,10 @@ from .pva import PvaPlugin
 from .overlay import OverlayPlugin
 from .process import ProcessPlugin
 from .roi import ROIPlugin
+from .roi_stat import ROIStatPlugin
 from .scatter_gather import GatherPlugin, ScatterPlugin
 from .table import plugin_table
+from .timeseries import TimeSeriesPlugin
 from .transform import TransformPlugin
 
 #: compression-aware plugin types whose handling of compressed frames is not simulated:
@@ -49,6 +51,7 @@ class PluginChain:
                    "NDPluginScatter": ScatterPlugin, "NDPluginGather": GatherPlugin,
                    "NDPluginAttribute": AttributePlugin, "NDPluginFFT": FFTPlugin,
                    "NDPluginBadPixel": BadPixelPlugin, "NDPluginCodec": CodecPlugin,
+                   "NDPluginTimeSeries": TimeSeriesPlugin, "NDPluginROIStat": ROIStatPlugin,
                    "NDPluginStdArrays": lambda chain, name: ImagePlugin(
                        chain, name, image_ftvl=ioc.image_ftvl)}
         self.plugins = []
@@ -66,19 +69,21 @@ class PluginChain:
     async def start(self, host: str, ca_port: int) -> None:
         """Start the plugins that serve something besides CA (Pva1's PVA server) on
         *host*, the IOC's CA address, with ports derived from *ca_port*; first the
-        readbacks plugins compute at boot (Stats' HistogramX)."""
+        readbacks plugins compute at boot (Stats' HistogramX, the TS plugins' averaging)."""
         for plugin in self.plugins:
-            if isinstance(plugin, StatsPlugin):
+            if isinstance(plugin, (StatsPlugin, TimeSeriesPlugin)):
                 await plugin.boot()
         for plugin in self.plugins:
             if isinstance(plugin, PvaPlugin):
                 await plugin.start(host, ca_port)
 
-    async def publish(self, port: str, array: NDArray) -> None:
-        """Deliver *array* from *port* to the plugins attached to it."""
+    async def publish(self, port: str, array: NDArray, addr: int = 0) -> None:
+        """Deliver *array* from address *addr* of *port* (0: the frames a plugin passes
+        on; NDPluginStats and NDPluginAttribute send their time-series points on 1)
+        to the plugins attached to it (NDArrayPort and NDArrayAddress)."""
         for plugin in self.plugins:
             if plugin.port != port:
-                for _ in range(plugin.inputs_from(port)):
+                for _ in range(plugin.inputs_from(port, addr)):
                     await plugin.receive(array)
 
     async def drain(self) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .channels import IMAGE_FTVL
 from .frames import DATA_TYPES
 from .h5writer import EPICS_EPOCH
-from .stats import (array_statistics, centroid_and_profiles, frame_histogram,
+from .stats import (STATS_SIGNALS, array_statistics, centroid_and_profiles, frame_histogram,
                     frame_statistics, histogram_x, line_profiles)
 
 if TYPE_CHECKING:
@@ -70,6 +70,8 @@ class NDArray:
     @property
     def sizes(self) -> tuple[int, int, int]:
         """(x, y, colour) sizes as NDArrayInfo gives them (colour 0 for Mono)."""
+        if self.data.ndim == 1:                  # NDArrayInfo: ySize 0 for 1-D
+            return self.data.shape[0], 0, 0
         if self.data.ndim == 2:
             ny, nx = self.data.shape
             return nx, ny, 0
@@ -127,10 +129,11 @@ class Plugin:
     def enabled(self) -> bool:
         return self.get("EnableCallbacks") == "Enable"
 
-    def inputs_from(self, port: str) -> int:
-        """How many times the plugin takes each frame published on *port*: once if
-        its NDArrayPort names it (Gather1 reads several ports)."""
-        return int(self.get("NDArrayPort") == port)
+    def inputs_from(self, port: str, addr: int = 0) -> int:
+        """How many times the plugin takes each frame published on address *addr* of
+        *port*: once if its NDArrayPort and NDArrayAddress name them (Gather1 reads
+        several ports)."""
+        return int(self.get("NDArrayPort") == port and int(self.get("NDArrayAddress")) == addr)
 
     def has_room(self) -> bool:
         """Whether a frame given now would be processed, not dropped: blocking
@@ -321,14 +324,7 @@ class StatsPlugin(Plugin):
             lines = line_profiles(frame, centroid=at, cursor=cursor)
             await self.post({"CursorVal": lines.pop("CursorVal")})
             arrays.update({f"{name}_RBV": v for name, v in {**averages, **lines}.items()})
-        if self.get("ComputeHistogram") == "Yes":
-            size, low, high = (self.get(f) for f in ("HistSize", "HistMin", "HistMax"))
-            hist = await loop.run_in_executor(None, lambda: frame_histogram(
-                frame, size=int(size), low=float(low), high=float(high)))
-            arrays["Histogram_RBV"] = hist.pop("Histogram")
-            values.update(hist)
-        await self.post_arrays(arrays)
-        await self.post({f"{key}_RBV": value for key, value in values.items()})
+        await self._finish(array, values, arrays)
 
     async def _handle_nd(self, array):
         """A frame of more than two dimensions (a colour frame), as NDPluginStats
@@ -359,11 +355,28 @@ class StatsPlugin(Plugin):
                 arrays[f"Profile{kind}X_RBV"] = np.zeros(nx)
                 arrays[f"Profile{kind}Y_RBV"] = np.zeros(ny)
             await self.post({"CursorVal": 0.0})
+        await self._finish(array, values, arrays)
+
+    async def _finish(self, array: NDArray, values: dict, arrays: dict) -> None:
+        """The histogram if asked for (over every element, any number of dimensions),
+        then the frame's readbacks, waveforms and time-series point."""
         if self.get("ComputeHistogram") == "Yes":
             size, low, high = (self.get(f) for f in ("HistSize", "HistMin", "HistMax"))
-            hist = await loop.run_in_executor(None, lambda: frame_histogram(
-                data, size=int(size), low=float(low), high=float(high)))
+            hist = await asyncio.get_running_loop().run_in_executor(None, lambda: frame_histogram(
+                array.data, size=int(size), low=float(low), high=float(high)))
             arrays["Histogram_RBV"] = hist.pop("Histogram")
             values.update(hist)
         await self.post_arrays(arrays)
         await self.post({f"{key}_RBV": value for key, value in values.items()})
+        await self.publish_time_series(array, values)
+
+    async def publish_time_series(self, array: NDArray, values: dict) -> None:
+        """NDPluginStats' point of its time series (StatsN:TS): the 23 statistics of
+        the frame, in NDStatTSType order, as a 1-D Float64 NDArray on address 1 of the
+        port, whatever ArrayCallbacks says. What this frame did not compute is 0 (the
+        C plugin's zeroed NDStats_t); Net is Total without a background width."""
+        values = dict(values)
+        values.setdefault("Net", values.get("Total", 0.0))
+        values["Timestamp"] = array.timestamp - EPICS_EPOCH
+        point = np.array([float(values.get(name, 0.0)) for name in STATS_SIGNALS])
+        await self.chain.publish(self.port, NDArray(point, array.unique_id, array.timestamp), 1)

@@ -58,5 +58,7 @@ class GatherPlugin(Plugin):
             return value
         return handler
 
-    def inputs_from(self, port: str) -> int:
-        return sum(self.get(f"NDArrayPort_{n}") == port for n in range(1, GATHER_PORTS + 1))
+    def inputs_from(self, port: str, addr: int = 0) -> int:
+        return sum(self.get(f"NDArrayPort_{n}") == port
+                   and int(self.get(f"NDArrayAddress_{n}")) == addr
+                   for n in range(1, GATHER_PORTS + 1))

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+#: the statistics in NDPluginStats' time-series array (NDStatTSType order), each the
+#: suffix of its waveform record ``StatsN:TS<name>``
+STATS_SIGNALS = ("MinValue", "MinX", "MinY", "MaxValue", "MaxX", "MaxY", "MeanValue",
+                 "Sigma", "Total", "Net", "CentroidTotal", "CentroidX", "CentroidY",
+                 "SigmaX", "SigmaY", "SigmaXY", "SkewX", "SkewY", "KurtosisX", "KurtosisY",
+                 "Eccentricity", "Orientation", "Timestamp")
+
 
 def frame_statistics(frame: np.ndarray, *, bgd_width: int = 0) -> dict[str, float]:
     """Total, Net, MinValue, MaxValue, MeanValue, Sigma and the extrema positions.

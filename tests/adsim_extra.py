@@ -147,12 +147,15 @@ def noiseless_peak(ad, *, start=(20, 14), width=(9, 5)) -> None:
 
 
 def read_image(ad, port: str) -> np.ndarray:
-    """One acquisition with image1 reading *port*: the Mono frame it got, rows x columns.
+    """One acquisition with image1 reading *port*: the array it got, shaped as its dims
+    say (rows x columns for Mono; the colour axis where RGB1/2/3 put it).
     (Put-completion returns after every plugin took the frame, WaitForPlugins.)"""
     ad.put("image1:NDArrayPort", port)
     before = ad.get("image1:ArrayCounter_RBV")
     ad.acquire()
     wait_for(lambda: ad.get("image1:ArrayCounter_RBV") == before + 1, TIMEOUT,
              f"image1 to take a frame from {port}")
-    nx, ny = ad.get("image1:ArraySizeX_RBV"), ad.get("image1:ArraySizeY_RBV")
-    return np.asarray(ad.get("image1:ArrayData", count=nx * ny))[:nx * ny].reshape(ny, nx)
+    n = ad.get("image1:NDimensions_RBV")
+    dims = [int(d) for d in ad.get("image1:Dimensions_RBV")[:n]]
+    count = int(np.prod(dims))
+    return np.asarray(ad.get("image1:ArrayData", count=count))[:count].reshape(dims[::-1])

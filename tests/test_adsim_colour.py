@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from adsim_extra import ExtraADSimIOC
+from adsim_extra import ExtraADSimIOC, noiseless_peak, read_image
 from simbeamline_iocs.adsim.colorconvert import COLOR_AXIS, convert_color
 from simbeamline_iocs.adsim.file_plugins import tiff_layout
 from simbeamline_iocs.adsim.h5writer import FrameInfo, WriteOptions, write_frames
@@ -209,34 +209,18 @@ def ad(tmp_path_factory):
     with ExtraADSimIOC(["--image-ftvl", "DOUBLE"], prefix=f"col{uuid.uuid4().hex[:6]}:",
                        env={"SIMBEAMLINE_AD_PATH_MAP": None}, log_path=log) as ad:
         ad.camera(size=SHAPE[::-1], sim_mode="Peaks")
-        for suffix, value in (("cam1:Noise", 0), ("cam1:PeakVariation", 0), ("cam1:Gain", 1),
-                              ("cam1:PeakStartX", 12), ("cam1:PeakStartY", 9),
-                              ("cam1:PeakWidthX", 6), ("cam1:PeakWidthY", 4),
-                              ("cam1:PeakNumX", 1), ("cam1:PeakNumY", 1)):
-            ad.put(suffix, value)
+        noiseless_peak(ad, start=(12, 9), width=(6, 4))
         ad.plugin("image1")
         ad.plugin("CC1")
         ad.put("CC1:BlockingCallbacks", "Yes")
         yield ad
 
 
-def read_array(ad, port: str) -> np.ndarray:
-    """One acquisition with image1 reading *port*, as the numpy array its dims say."""
-    ad.put("image1:NDArrayPort", port)
-    before = ad.get("image1:ArrayCounter_RBV")
-    ad.acquire()
-    wait_for(lambda: ad.get("image1:ArrayCounter_RBV") == before + 1, 30,
-             f"image1 to take a frame from {port}")
-    n = ad.get("image1:NDimensions_RBV")
-    dims = [int(d) for d in ad.get("image1:Dimensions_RBV")[:n]]
-    count = int(np.prod(dims))
-    return np.asarray(ad.get("image1:ArrayData", count=count))[:count].reshape(dims[::-1])
-
 
 def colour_frame(ad, mode: str) -> np.ndarray:
     """CC1's output in *mode*: the driver's frame in three equal colours."""
     ad.put("CC1:ColorModeOut", mode)
-    frame = read_array(ad, "CC1")
+    frame = read_image(ad, "CC1")
     assert ad.string("image1:ColorMode_RBV") == mode
     return frame
 
@@ -260,7 +244,7 @@ def test_roi1_takes_colour_frames(ad, mode):
     ad.put("ROI1:BlockingCallbacks", "Yes")
     try:
         roi_settings(ad, MinX=5, SizeX=20, BinX=2, ReverseX="Yes", MinY=3, SizeY=15)
-        out = read_array(ad, "ROI1")
+        out = read_image(ad, "ROI1")
         assert ad.string("image1:ColorMode_RBV") == mode
         canonical = np.moveaxis(frame, COLOR_AXIS[mode], 2)
         expected = reference_region(canonical, Axis(5, 20, 2, True), Axis(3, 15, 1, False),
@@ -274,12 +258,12 @@ def test_roi1_takes_colour_frames(ad, mode):
         assert ad.string("ROI1:ColorMode_RBV") == mode          # its input's
         # one colour: a Mono frame (the driver's frame, every colour being equal)
         roi_settings(ad, MinZ=2, SizeZ=1)
-        out = read_array(ad, "ROI1")
+        out = read_image(ad, "ROI1")
         assert ad.string("image1:ColorMode_RBV") == "Mono" and out.shape == SHAPE
         np.testing.assert_array_equal(out, canonical[:, :, 2])
         # BinZ 3: the three colours summed, still one Mono frame
         roi_settings(ad, BinZ=3, DataTypeOut="Float64")
-        out = read_array(ad, "ROI1")
+        out = read_image(ad, "ROI1")
         assert ad.string("image1:ColorMode_RBV") == "Mono"
         np.testing.assert_array_equal(out, canonical.sum(axis=2))
         assert ad.get("ROI1:BinZ_RBV") == 3
@@ -408,7 +392,7 @@ def test_false_color_looks_up_colormaps_h(name):
 
 def test_cc1_false_color_over_ca(ad):
     ad.put("CC1:ColorModeOut", "Mono")
-    mono = read_array(ad, "CC1").astype(np.uint8)         # Mono -> Mono: the frame
+    mono = read_image(ad, "CC1").astype(np.uint8)         # Mono -> Mono: the frame
     assert len(np.unique(mono)) > 10
     try:
         for name, mode in (("Rainbow", "RGB1"), ("Iron", "RGB3")):

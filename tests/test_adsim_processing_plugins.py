@@ -17,7 +17,7 @@ import uuid
 import numpy as np
 import pytest
 
-from adsim_extra import ExtraADSimIOC
+from adsim_extra import ExtraADSimIOC, noiseless_peak, read_image
 from simbeamline_iocs.adsim.colorconvert import convert_color
 from simbeamline_iocs.adsim.process import (RecursiveFilter, convert, filter_coefficients,
                                             process_frame)
@@ -140,24 +140,10 @@ def ad(ioc_log):
     with ExtraADSimIOC(["--image-ftvl", "DOUBLE"], prefix=f"prc{uuid.uuid4().hex[:6]}:",
                        log_path=ioc_log) as ad:
         ad.camera(size=SHAPE[::-1], sim_mode="Peaks")
-        for suffix, value in (("cam1:Noise", 0), ("cam1:PeakVariation", 0), ("cam1:Gain", 1),
-                              ("cam1:PeakStartX", 20), ("cam1:PeakStartY", 14),
-                              ("cam1:PeakWidthX", 9), ("cam1:PeakWidthY", 5),
-                              ("cam1:PeakNumX", 1), ("cam1:PeakNumY", 1)):
-            ad.put(suffix, value)
+        noiseless_peak(ad)
         ad.plugin("image1")
         yield ad
 
-
-def read_image(ad, port: str) -> np.ndarray:
-    """One acquisition with image1 reading *port*: the array it got, as rows x columns."""
-    ad.put("image1:NDArrayPort", port)
-    before = ad.get("image1:ArrayCounter_RBV")
-    ad.acquire()   # put-completion: after every plugin took the frame (WaitForPlugins)
-    wait_for(lambda: ad.get("image1:ArrayCounter_RBV") == before + 1, 30,
-             f"image1 to take a frame from {port}")
-    nx, ny = ad.get("image1:ArraySizeX_RBV"), ad.get("image1:ArraySizeY_RBV")
-    return np.asarray(ad.get("image1:ArrayData", count=nx * ny))[:nx * ny].reshape(ny, nx)
 
 
 def driver_frame(ad, gain=1.0) -> np.ndarray:
@@ -282,38 +268,26 @@ def test_proc1_filter(ad, kind):
     ad.put("Proc1:EnableFilter", "Disable")
 
 
-def read_color_image(ad, port: str) -> np.ndarray:
-    """One acquisition with image1 reading *port*, as the numpy array its dims say."""
-    ad.put("image1:NDArrayPort", port)
-    before = ad.get("image1:ArrayCounter_RBV")
-    ad.acquire()
-    wait_for(lambda: ad.get("image1:ArrayCounter_RBV") == before + 1, 30,
-             f"image1 to take a frame from {port}")
-    n = ad.get("image1:NDimensions_RBV")
-    dims = [int(d) for d in ad.get("image1:Dimensions_RBV")[:n]]
-    count = int(np.prod(dims))
-    return np.asarray(ad.get("image1:ArrayData", count=count))[:count].reshape(dims[::-1])
-
 
 def test_cc1_mono_to_rgb1_and_cc2_back(ad):
     frame = driver_frame(ad, 1.0)
     ny, nx = SHAPE
     ad.plugin("CC1")
     ad.put("CC1:ColorModeOut", "RGB1")
-    rgb = read_color_image(ad, "CC1")
+    rgb = read_image(ad, "CC1")
     assert rgb.shape == (ny, nx, 3)
     assert ad.string("image1:ColorMode_RBV") == "RGB1"
     assert (ad.get("image1:ArraySizeX_RBV"), ad.get("image1:ArraySizeY_RBV"),
             ad.get("image1:ArraySizeZ_RBV")) == (nx, ny, 3)
     np.testing.assert_array_equal(rgb, convert_color(frame, "Mono", "RGB1")[0])
     ad.put("CC1:ColorModeOut", "RGB3")
-    np.testing.assert_array_equal(read_color_image(ad, "CC1"), np.stack([frame] * 3))
+    np.testing.assert_array_equal(read_image(ad, "CC1"), np.stack([frame] * 3))
     assert ad.string("image1:ColorMode_RBV") == "RGB3"
     # CC2 reads CC1 (RGB3) and makes it Mono again: the mean of three equal colours
     ad.plugin("CC2")
     ad.put("CC2:NDArrayPort", "CC1")
     ad.put("CC2:ColorModeOut", "Mono")
-    np.testing.assert_array_equal(read_color_image(ad, "CC2"), frame)
+    np.testing.assert_array_equal(read_image(ad, "CC2"), frame)
     assert ad.string("CC2:ColorMode_RBV") == "RGB3"          # what CC2 received
     assert ad.string("image1:ColorMode_RBV") == "Mono"
     # a colour frame through Trans1: rotated, colours kept in their layout
@@ -322,7 +296,7 @@ def test_cc1_mono_to_rgb1_and_cc2_back(ad):
     ad.put("Trans1:NDArrayPort", "CC1")
     ad.put("Trans1:Type", "Rot90")
     try:
-        out = read_color_image(ad, "TRANS1")
+        out = read_image(ad, "TRANS1")
     finally:
         ad.put("Trans1:NDArrayPort", "SIM1")
         for name in ("Trans1", "CC1", "CC2"):
@@ -393,7 +367,7 @@ def test_colour_frames_into_a_mono_only_plugin_leave_the_chain_working(ad, ioc_l
     counter = ad.get("BadPix1:ArrayCounter_RBV")
     try:
         for _ in range(2):
-            rgb = read_color_image(ad, "CC1")
+            rgb = read_image(ad, "CC1")
             np.testing.assert_array_equal(rgb[..., 2], frame)
         wait_for(lambda: ad.get("BadPix1:ArrayCounter_RBV") == counter + 2, 30,
                  "BadPix1 to count both colour frames")

@@ -72,11 +72,15 @@ def fill_catalogs(config, n: int, first_scan_id: int) -> None:
     from simbeamline.catalog.tiled import connect, tiled_writer
 
     RE = RunEngine({})
-    RE.subscribe(open_db(config).insert)
+    RE.subscribe(open_db(config).insert)  # a Broker nobody else holds (issue 10)
     RE.subscribe(tiled_writer(connect(config)))
     RE.md["scan_id"] = first_scan_id - 1
     for _ in range(n):
         RE(count([det], num=1))
+    highest = open_db(config).v2.index.highest_scan_id()
+    if highest != first_scan_id + n - 1:
+        raise RuntimeError(f"the msgpack catalog's highest scan_id is {highest}, not "
+                           f"{first_scan_id + n - 1}: runs were lost")
 
 
 def find_by_scan_id(config, scan_id: int, repeat: int) -> tuple[float, float]:

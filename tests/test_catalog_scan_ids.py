@@ -188,3 +188,33 @@ def test_a_uid_beginning_with_digits_is_found_by_its_first_characters(tmp_path):
     assert db[7].start["uid"] == run.start_doc["uid"]          # a scan_id still wins
     with pytest.raises(KeyError, match="scan_id=99"):
         db[99]
+
+
+def test_runs_reach_the_catalog_through_a_broker_nobody_else_holds(tmp_path):
+    """``RE.subscribe(open_db(config).insert)``: the RunEngine keeps only a weak reference
+    to a bound method's instance, and a Broker and its catalog form a cycle, so the cyclic
+    garbage collector used to drop the subscription silently and every later run was lost
+    (issue 10: bench_tiled's find by scan_id found no run). ``gc.collect()`` between runs
+    makes that collection happen where it did by chance."""
+    import gc
+
+    from bluesky import RunEngine
+    from bluesky.plans import count
+    from ophyd.sim import det
+
+    from simbeamline.catalog.store import open_catalog, open_db
+    from simbeamline.control.config import BeamlineConfig
+
+    config = BeamlineConfig(data_dir=tmp_path / "data")
+    RE = RunEngine({})
+    RE.subscribe(open_db(config).insert)
+    RE.md["scan_id"] = 99
+    uids = []
+    for _ in range(3):
+        uids += RE(count([det]))
+        gc.collect()
+    cat = open_catalog(config)  # as a new session opens it
+    assert len(cat) == 3
+    for scan_id, uid in zip((100, 101, 102), uids):
+        assert list(cat.search({"scan_id": scan_id})) == [uid]
+

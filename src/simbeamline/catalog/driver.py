@@ -201,6 +201,31 @@ class BeamlineResults(Results):
             yield BeamlineHeader(header._data_source)
 
 
+class Insert:
+    """``db.insert``: records each document it is called with into *broker*'s catalog.
+
+    A callable object rather than a bound method because bluesky's RunEngine keeps only
+    a weak reference to the instance behind a bound method it is subscribed to, and
+    drops the subscription, silently, once that instance is garbage-collected. A Broker
+    and its catalog refer to each other, so a Broker nobody else holds
+    (``RE.subscribe(open_db(config).insert)``,
+    ``RE.subscribe(databroker.catalog["simbeamline"].v1.insert)``) lived only until the
+    next cyclic garbage collection: the runs after it were lost without a word, and when
+    that came depended on how much else the process allocated (issue 10: a Tiled client
+    in the same process made it come within the first hundred runs). The RunEngine
+    holds a callable object strongly, so the Broker lives as long as the subscription.
+    """
+
+    def __init__(self, broker: "BeamlineBroker"):
+        self._broker = broker
+
+    def __call__(self, name, doc):
+        self._broker._serializer(name, doc)
+
+    def __repr__(self) -> str:
+        return f"<insert into the catalog {self._broker.v2._directory}>"
+
+
 class BeamlineBroker(Broker):
     """databroker's v1 Broker with a lazy, one-frame-at-a-time, explicit get_documents.
 
@@ -218,12 +243,19 @@ class BeamlineBroker(Broker):
         results.__class__ = BeamlineResults  # same state, headers of our class
         return results
 
-    def insert(self, name, doc):
+    @property
+    def insert(self) -> "Insert":
         """Record one document of a RunEngine's run (``RE.subscribe(db.insert)``).
 
         The catalog's writer records the run in the catalog's index as it goes, so unlike
-        databroker's, this does not re-read the catalog after each run."""
-        self._serializer(name, doc)
+        databroker's, this does not re-read the catalog after each run. It is an
+        :class:`Insert` that holds this Broker, not a bound method: see :class:`Insert`
+        for why."""
+        try:
+            return self.__insert
+        except AttributeError:
+            self.__insert = Insert(self)
+            return self.__insert
 
     def get_documents(self, headers, stream_name=ALL, fields=None, fill=False,
                       handler_registry=None):

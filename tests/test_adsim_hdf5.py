@@ -147,6 +147,54 @@ def test_stream_in_swmr_mode_is_read_while_open_after_flush_now(ad, beamline, io
         ad.camera()
 
 
+def test_chunk_sizes_and_num_frames_flush(ad, beamline, ioc_dir):
+    """ChunkSizeAuto No with NumRowChunks/NumColChunks chunks each frame (cut to the
+    frame); ChunkSizeAuto Yes chunks whole frames; NumFramesFlush below NumFramesChunks
+    and chunking changed while a file is open are refused, as NDFileHDF5 refuses them;
+    with NumFramesFlush 2 a SWMR reader sees the frames two at a time."""
+    ad.camera(mode="Multiple", num_images=2, exposure=0.01, period=0.02, size=(64, 48))
+    ad.hdf(ioc_dir, name="chunks", mode="Stream", num_capture=0)
+    ad.put("HDF1:SWMRMode", "On")
+    ad.put("HDF1:NumFramesChunks", 1)
+    ad.put("HDF1:ChunkSizeAuto", "No")
+    ad.put("HDF1:NumRowChunks", 16)
+    ad.put("HDF1:NumColChunks", 500)                      # more than the frame: cut to 64
+    ad.put("HDF1:NumFramesFlush", 2)
+    assert ad.put_refused("HDF1:NumFramesFlush", 0)       # below NumFramesChunks
+    assert ad.get("HDF1:NumFramesFlush") == 2
+    try:
+        ad.put("HDF1:Capture", 1, wait=False)
+        ad.wait_for("HDF1:Capture_RBV", lambda v: v == "Capturing")
+        ad.acquire()
+        ad.wait_for("HDF1:NumCaptured_RBV", lambda v: v == "2")
+        assert (ad.get("HDF1:NumRowChunks_RBV"), ad.get("HDF1:NumColChunks_RBV")) == (16, 64)
+        assert ad.get("HDF1:NumFramesFlush_RBV") == 2
+        assert ad.put_refused("HDF1:NumRowChunks", 8)     # a file is open
+        assert ad.get("HDF1:NumRowChunks") == 16
+        path = host_dir(beamline, ad.string("HDF1:FullFileName_RBV"))
+        with h5py.File(path, "r", libver="latest", swmr=True) as f:
+            data = f["/entry/data/data"]
+            assert data.chunks == (1, 16, 64)
+            assert data.shape[0] == 2                       # flushed after the 2nd frame
+        ad.put("HDF1:Capture", 0)
+        ad.wait_for("HDF1:Capture_RBV", lambda v: v == "Done")
+        ad.put("HDF1:ChunkSizeAuto", "Yes")
+        ad.hdf(ioc_dir, name="whole", mode="Capture", num_capture=2)
+        ad.put("HDF1:Capture", 1, wait=False)
+        ad.wait_for("HDF1:Capture_RBV", lambda v: v == "Capturing")
+        ad.acquire()
+        ad.wait_for("HDF1:Capture_RBV", lambda v: v == "Done")
+        with h5py.File(host_dir(beamline, ad.string("HDF1:FullFileName_RBV")), "r") as f:
+            assert f["/entry/data/data"].chunks == (1, 48, 64)
+        assert (ad.get("HDF1:NumRowChunks_RBV"), ad.get("HDF1:NumColChunks_RBV")) == (48, 64)
+    finally:
+        ad.put("HDF1:Capture", 0)
+        ad.put("HDF1:SWMRMode", "Off")
+        ad.put("HDF1:ChunkSizeAuto", "Yes")
+        ad.put("HDF1:NumFramesFlush", 0)
+        ad.camera()
+
+
 def test_uncreatable_file_path_reports_and_ophyd_stage_raises(ad, beamline, ioc_dir):
     from ophyd import Component as Cpt
     from ophyd.areadetector import SimDetector, SingleTrigger

@@ -99,6 +99,20 @@ class WriteOptions:
     frames_per_chunk: int = 1
     #: SWMRMode On: a multi-frame file is written in SWMR mode
     swmr: bool = False
+    #: rows and columns of a frame per chunk of a multi-frame dataset (NumRowChunks,
+    #: NumColChunks); 0 is the whole frame (ChunkSizeAuto Yes), more is cut to it
+    chunk_rows: int = 0
+    chunk_cols: int = 0
+    #: a multi-frame file is flushed after every this many frames (NumFramesFlush; 0 never)
+    flush_every: int = 0
+
+    def frame_chunk(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The chunk of one frame of *shape* (a colour frame's chunk is the whole frame)."""
+        if len(shape) != 2:
+            return tuple(shape)
+        rows, cols = shape
+        return (min(self.chunk_rows, rows) if self.chunk_rows > 0 else rows,
+                min(self.chunk_cols, cols) if self.chunk_cols > 0 else cols)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +172,8 @@ class NeXusWriter:
             if multi:
                 self.data = detector.create_dataset(
                     "data", shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                    chunks=(max(int(opts.frames_per_chunk), 1), *shape), **kwargs)
+                    chunks=(max(int(opts.frames_per_chunk), 1), *opts.frame_chunk(shape)),
+                    **kwargs)
             else:
                 if kwargs:
                     kwargs.setdefault("chunks", shape)
@@ -263,6 +278,8 @@ class NeXusWriter:
                     ds.resize(self.count + 1, axis=0)
                     ds[self.count] = value
         self.count += 1
+        if self.multi and self.opts.flush_every > 0 and self.count % self.opts.flush_every == 0:
+            self.file.flush()             # NumFramesFlush: readers see the frames so far
         if self.opts.store_perform:
             now = time.time()
             self._perf.append((now - self._t0, now - t, self.count, frame.nbytes, now))

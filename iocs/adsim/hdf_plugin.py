@@ -20,6 +20,10 @@ from .plugins import NDArray, Plugin
 
 log = logging.getLogger(__name__)
 
+#: The chunking settings NDFileHDF5 refuses to change while a file is open.
+CHUNK_SETTINGS = ("NumRowChunks", "NumColChunks", "NumFramesChunks",
+                  *(f"ChunkSize{n}" for n in range(2, 10)))
+
 
 class HDF5Plugin(Plugin):
     def __init__(self, chain, name):
@@ -33,7 +37,9 @@ class HDF5Plugin(Plugin):
         for field, handler in (("FilePath", self._put_file_path), ("Capture", self._put_capture),
                                ("WriteFile", self._put_write_file), ("FileNumber", self._put_int),
                                ("NumCapture", self._put_nonneg), ("ReadFile", self._put_read_file),
-                               ("FlushNow", self._put_flush_now)):
+                               ("FlushNow", self._put_flush_now),
+                               ("NumFramesFlush", self._put_num_frames_flush),
+                               *((f, self._put_chunking(f)) for f in CHUNK_SETTINGS)):
             self.ioc.register(self.pv(field), handler)
 
     # -- helpers -------------------------------------------------------------
@@ -42,6 +48,7 @@ class HDF5Plugin(Plugin):
         return self.get("FileWriteMode")
 
     def options(self) -> WriteOptions:
+        auto = self.get("ChunkSizeAuto") == "Yes"
         return WriteOptions(
             compression=self.get("Compression"), zlevel=int(self.get("ZLevel")),
             blosc_compressor=self.get("BloscCompressor"), blosc_level=int(self.get("BloscLevel")),
@@ -49,12 +56,42 @@ class HDF5Plugin(Plugin):
             store_perform=self.get("StorePerform") == "Yes",
             store_attr=self.get("StoreAttr") != "No",
             frames_per_chunk=max(int(self.get("NumFramesChunks")), 1),
-            swmr=self.get("SWMRMode") == "On")
+            swmr=self.get("SWMRMode") == "On",
+            chunk_rows=0 if auto else int(self.get("NumRowChunks")),
+            chunk_cols=0 if auto else int(self.get("NumColChunks")),
+            # NDFileHDF5 raises NumFramesFlush to NumFramesChunks when a file opens
+            flush_every=max(int(self.get("NumFramesFlush")), int(self.get("NumFramesChunks")), 1))
 
-    async def _opening_multi_frame_file(self) -> None:
-        """As NDFileHDF5 opens a Capture/Stream file: NumFramesChunks below 1 is
-        taken as 1, and the readback shows the frames per chunk the file uses."""
-        await self.post({"NumFramesChunks_RBV": max(int(self.get("NumFramesChunks")), 1)})
+    async def _opening_multi_frame_file(self, shape: tuple[int, ...]) -> None:
+        """As NDFileHDF5 opens a Capture/Stream file of frames of *shape*: NumFramesChunks
+        below 1 is taken as 1; the chunk's rows and columns (the whole frame with
+        ChunkSizeAuto, else NumRowChunks/NumColChunks cut to the frame), the frames
+        per chunk and the frames per flush (NumFramesFlush, at least NumFramesChunks)
+        are what the readbacks then show."""
+        options = self.options()
+        chunk = options.frame_chunk(shape)
+        values = {"NumFramesChunks_RBV": options.frames_per_chunk,
+                  "NumFramesFlush_RBV": options.flush_every}
+        if len(chunk) == 2:
+            values.update(NumRowChunks_RBV=chunk[0], NumColChunks_RBV=chunk[1])
+        await self.post(values)
+
+    def _put_chunking(self, field: str):
+        async def handler(value):
+            if self.stream is not None or (self.capturing and self.mode == "Capture"):
+                raise ValueError(f"{self.name}:{field} cannot change while a file is open "
+                                 "(NDFileHDF5 refuses it): stop the capture first")
+            if int(value) < 0:
+                raise ValueError(f"{self.name}:{field} must be 0 or more, not {value}")
+            return value
+        return handler
+
+    async def _put_num_frames_flush(self, value):
+        frames = max(int(self.get("NumFramesChunks")), 1)
+        if int(value) < frames:
+            raise ValueError(f"{self.name}:NumFramesFlush {value} is below NumFramesChunks "
+                             f"{frames} (NDFileHDF5 refuses it): flush at least every chunk")
+        return value
 
     def next_file_name(self) -> str:
         return format_file_name(self.get("FileTemplate"), self.get("FilePath"),
@@ -102,7 +139,7 @@ class HDF5Plugin(Plugin):
             frames = [a.data for a in arrays]
             infos = [FrameInfo(a.unique_id, a.timestamp) for a in arrays]
             if multi:
-                await self._opening_multi_frame_file()
+                await self._opening_multi_frame_file(frames[0].shape)
             options, mode = self.options(), arrays[0].color_mode
             await self._in_executor(lambda: write_frames(host_name, frames, infos, options,
                                                          multi=multi, color_mode=mode))
@@ -230,7 +267,7 @@ class HDF5Plugin(Plugin):
         try:
             ioc_name = self.next_file_name()
             host_name = self._host_name(ioc_name)
-            await self._opening_multi_frame_file()
+            await self._opening_multi_frame_file(like.data.shape)
             self.stream = await self._in_executor(
                 lambda: NeXusWriter(host_name, like.data.shape, like.data.dtype, self.options(),
                                     multi=True, color_mode=like.color_mode))

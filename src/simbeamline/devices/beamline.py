@@ -25,7 +25,11 @@ STALL_PROBE_TIMEOUT = 2.0
 #: Seconds to wait for the ADSimDetector to answer before leaving it out.
 ADSIM_PROBE_TIMEOUT = 3.0
 #: ophyd's time budgets for one read and one connection (its defaults: 2 s and 1 s).
-READ_TIMEOUT = 10.0
+#: A read's answer waits behind every callback queued before it in ophyd's dispatcher:
+#: ten sessions built at once on two cores (each with 134 connection callbacks to run)
+#: saw reads of sim:time_scale take over 10 s (2 of 10 sessions failed, twice in this
+#: project's full runs). A lost IOC is reported by its disconnection, not by this budget.
+READ_TIMEOUT = 30.0
 SIGNAL_CONNECT_TIMEOUT = 5.0
 
 

@@ -44,9 +44,9 @@ REPEATER_COMPLAINTS = ("caRepeater", "CA Repeater", "CA repeater")
 @pytest.mark.timeout(CHILD_TIMEOUT + 120)
 @pytest.mark.xfail(strict=False, reason=(
     "issue 14, open: on this 2-core machine 2 of 10 sessions started at once failed in "
-    "3 of 4 runs of 2026-12-02 (devices not connecting under a doubled load; reads of "
-    "sim:time_scale over 10 s; once more after the read budget became 30 s), though it "
-    "passed in the CI run before; it still runs and reports, and must not hide the rest"))
+    "three runs on 2026-12-02 (two full runs: devices not connecting under a doubled "
+    "load, reads of sim:time_scale over 10 s; one run alone after the read budget became "
+    "30 s), though it passed in the CI run before; it still runs and reports"))
 def test_ten_sessions_started_at_once_all_connect(beamline, tmp_path):
     go = tmp_path / "go"
     children = []

@@ -100,13 +100,10 @@ class FFTPlugin(Plugin):
         waveforms.update({"FFTTimeSeries": out["time"][0], "FFTReal": out["real"][0],
                           "FFTImaginary": out["imag"][0], "FFTAbsValue": self.average[0]})
         await self.post({"FFTNumAveraged": averaged})
-        await self.post({name: self._cut(name, values) for name, values in waveforms.items()})
+        await self.post_arrays(waveforms)
         if self.get("ArrayCallbacks") != "Enable":
             return False
         result = NDArray(self.average.copy() if array.data.ndim == 2 else self.average[0].copy(),
                          self.unique_id, time.time())
         self.unique_id += 1
         return result
-
-    def _cut(self, field: str, values: np.ndarray) -> np.ndarray:
-        return np.asarray(values)[:self.ioc.channels[self.pv(field)].spec.length]

@@ -114,6 +114,17 @@ class Plugin:
     async def post(self, values: dict) -> None:
         await self.ioc.post_many({self.pv(k): v for k, v in values.items()})
 
+    async def post_arrays(self, arrays: dict) -> None:
+        """Post waveforms (fields of this plugin, or full record names), each cut to
+        its record's NELM, as a waveform record keeps at most NELM of what asyn gives it."""
+        cut = {}
+        for name, values in arrays.items():
+            pv = name if name in self.ioc.channels else self.pv(name)
+            channel = self.ioc.channels.get(pv)
+            if channel is not None:
+                cut[pv] = np.asarray(values)[:channel.spec.length]
+        await self.ioc.post_many(cut)
+
     def _set_counter(self, field):
         async def handler(value):
             setattr(self, "counter" if field == "ArrayCounter" else "dropped", int(value))
@@ -283,15 +294,6 @@ class StatsPlugin(Plugin):
         size, low, high = (new.get(f, self.get(f)) for f in ("HistSize", "HistMin", "HistMax"))
         await self.post_arrays({"HistogramX_RBV": histogram_x(int(size), float(low), float(high))})
 
-    async def post_arrays(self, arrays: dict) -> None:
-        """Post waveforms, each cut to its record's NELM (as the waveform record keeps
-        at most NELM of what asyn gives it)."""
-        cut = {}
-        for field, values in arrays.items():
-            channel = self.ioc.channels.get(self.pv(field))
-            if channel is not None:
-                cut[field] = np.asarray(values)[:channel.spec.length]
-        await self.post(cut)
 
     async def handle(self, array):
         if array.data.ndim > 2:

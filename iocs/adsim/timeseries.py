@@ -261,16 +261,6 @@ class TimeSeriesPlugin(Plugin):
     async def _post_axis(self) -> None:
         await self.post_arrays({"TSTimeAxis": self.series.time_axis(self.averaging_actual)})
 
-    async def post_arrays(self, arrays: dict) -> None:
-        """Post waveforms (full record names), each cut to its record's NELM."""
-        cut = {}
-        for pv, values in arrays.items():
-            pv = pv if pv in self.ioc.channels else self.pv(pv)
-            channel = self.ioc.channels.get(pv)
-            if channel is not None:
-                cut[pv] = np.asarray(values)[:channel.spec.length]
-        await self.ioc.post_many(cut)
-
     # -- frames --------------------------------------------------------------
     async def publish_series(self) -> None:
         """doTimeSeriesCallbacks: each signal's waveform; with ArrayCallbacks, the

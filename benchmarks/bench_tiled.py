@@ -5,14 +5,16 @@ directory, measures, prints a table of ratios and stops everything:
 
 1. per-event cost of a count of ``spot`` (frames) with both catalogs against the
    embedded catalog alone (same session, same camera, interleaved repetitions);
-2. time to find one run by scan_id in catalogs of N runs (default 100 and 1,000):
+2. time to find one run by scan_id in catalogs of N runs (default 100, 1,000, 10,000):
    Tiled on PostgreSQL (``c.search(ScanID(n))``, the run's start document) against the
    msgpack catalog (``cat.search({'scan_id': n})``, opened afresh as a new session would);
-   runs are small (one event of ``ophyd.sim.det``), written with each catalog's writer;
+   runs are small (one event of ``ophyd.sim.det``): the msgpack catalog's written by
+   its writer, Tiled's first by ``TiledWriter`` and the rest copied in its layout
+   (``tiled_bulk.py``);
 3. one frame read over HTTP (``c[uid]['primary']['spot_img'][i]``) against ``np.load``
    of its file.
 
-    SIMBEAMLINE_CA_PORT=5071 python benchmarks/bench_tiled.py --sizes 100 1000
+    SIMBEAMLINE_CA_PORT=5071 python benchmarks/bench_tiled.py --sizes 100 1000 10000
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 
 def _median_time(function, repeat: int) -> float:
@@ -62,25 +65,47 @@ def per_event(ns, config, events: int, repeat: int) -> tuple[float, float]:
     return statistics.median(a), statistics.median(b)
 
 
-def fill_catalogs(config, n: int, first_scan_id: int) -> None:
-    """Write *n* one-event runs of ophyd.sim.det into both catalogs (each its own writer)."""
+def fill_catalogs(config, n: int, first_scan_id: int, template: list) -> None:
+    """Write *n* one-event runs of ophyd.sim.det into both catalogs.
+
+    The msgpack catalog gets every run through its own writer (``db.insert``). Tiled
+    gets its first run through ``TiledWriter`` over HTTP (kept in *template*), and the
+    rest copied into its PostgreSQL databases in that run's layout (``tiled_bulk``):
+    through ``TiledWriter`` 10,000 runs would take hours here.
+    """
     from bluesky import RunEngine
     from bluesky.plans import count
     from ophyd.sim import det
 
     from simbeamline.catalog.store import open_db
     from simbeamline.catalog.tiled import connect, tiled_writer
+    from simbeamline.catalog.tiled_server import databases
+    from simbeamline.control.catalog_service import CatalogService
+    from tiled_bulk import BulkTiledFill
 
     RE = RunEngine({})
     RE.subscribe(open_db(config).insert)  # a Broker nobody else holds (issue 10)
-    RE.subscribe(tiled_writer(connect(config)))
     RE.md["scan_id"] = first_scan_id - 1
+    last = first_scan_id + n - 1
+    if not template:
+        token = RE.subscribe(tiled_writer(connect(config)))
+        template += RE(count([det], num=1))
+        RE.unsubscribe(token)
+        n -= 1
+    dbs = databases(config, CatalogService.from_env(config))
+    bulk = BulkTiledFill(dbs["catalog"], dbs["storage"], template[0])
+    RE.subscribe(bulk)
+    progress = tqdm(total=n, desc=f"filling to {last - 99_999} runs", unit="run",
+                    leave=False)
     for _ in range(n):
         RE(count([det], num=1))
+        progress.update()
+    bulk.flush()
+    progress.close()
     highest = open_db(config).v2.index.highest_scan_id()
-    if highest != first_scan_id + n - 1:
+    if highest != last:
         raise RuntimeError(f"the msgpack catalog's highest scan_id is {highest}, not "
-                           f"{first_scan_id + n - 1}: runs were lost")
+                           f"{last}: runs were lost")
 
 
 def find_by_scan_id(config, scan_id: int, repeat: int) -> tuple[float, float]:
@@ -102,6 +127,10 @@ def find_by_scan_id(config, scan_id: int, repeat: int) -> tuple[float, float]:
         return run.metadata["start"]
 
     assert msgpack()["uid"] == tiled()["uid"]
+    # the run Tiled found holds the same event data as the msgpack catalog's
+    uid = tiled()["uid"]
+    np.testing.assert_array_equal(client[uid]["primary"]["det"].read(),
+                                  open_catalog(config)[uid].primary.read()["det"].values)
     return _median_time(msgpack, repeat), _median_time(tiled, repeat)
 
 
@@ -120,7 +149,7 @@ def frame_read(ns, config, repeat: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
@@ -151,9 +180,9 @@ def main() -> None:
         row("per event, count of spot: embedded alone", alone, "embedded + Tiled", both)
         load, http = frame_read(ns, config, args.repeat * 4)
         row("one frame: np.load of the file", load, "Tiled over HTTP", http)
-        written = 0
+        written, template = 0, []
         for size in sorted(args.sizes):
-            fill_catalogs(config, size - written, 100_000 + written)
+            fill_catalogs(config, size - written, 100_000 + written, template)
             written = size
             msgpack, tiled = find_by_scan_id(config, 100_000 + size // 2, args.repeat)
             row(f"find by scan_id, {size} runs: msgpack", msgpack, "Tiled/PostgreSQL", tiled)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -284,3 +285,56 @@ def test_three_beamlines_write_concurrently_into_one_tiled(beamline, tiled_beaml
         assert uids <= found, f"{prefix}: runs missing from Tiled"
         others = set().union(*(u for p, u in written.items() if p != prefix))
         assert not found & others, f"{prefix}: another beamline's runs"
+
+
+def test_bulk_filled_runs_read_back_like_tiled_writer_runs(session, tiled_beamline):
+    """``benchmarks/tiled_bulk.py`` (how the lookup benchmark reaches 10,000 runs) copies
+    runs into Tiled's databases in the layout of one run TiledWriter wrote: Tiled must
+    find and serve them as it serves that run, start document, stop and event table."""
+    from bluesky.plans import count
+    from bluesky_tiled_plugins.queries import ScanID
+    from ophyd.sim import det
+
+    from simbeamline.catalog.tiled import connect, tiled_writer
+    from simbeamline.catalog.tiled_server import databases
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from tiled_bulk import BulkTiledFill, TemplateError
+
+    config, service = tiled_beamline
+    db = session["db"]
+    RE = _plain_run_engine(session)
+    RE.md["scan_id"] = 7000
+    token = RE.subscribe(tiled_writer(connect(config, service)))
+    template, = RE(count([det], num=1))
+    RE.unsubscribe(token)
+    dbs = databases(config, service)
+    bulk = BulkTiledFill(dbs["catalog"], dbs["storage"], template)
+    token = RE.subscribe(bulk)
+    det.noise.put("uniform")  # events that differ from run to run
+    try:
+        uids = [RE(count([det], num=3))[0] for _ in range(4)]
+    finally:
+        det.noise.put("none")
+    bulk.flush()
+    RE.unsubscribe(token)
+
+    client = reader(config, service)
+    written = client[template]
+    for uid in uids:
+        start = db[uid].start
+        run, = client.search(ScanID(start["scan_id"])).values()
+        assert run.metadata["start"]["uid"] == uid
+        assert run.metadata["start"]["plan_args"]["num"] == 3
+        assert run.metadata["stop"]["num_events"]["primary"] == 3
+        assert sorted(run["primary"].metadata) == sorted(written["primary"].metadata)
+        assert list(run["primary"].read()) == list(written["primary"].read())
+        np.testing.assert_array_equal(run["primary"]["det"].read(), db[uid].table()["det"].values)
+
+    # a template Tiled does not hold: refused by name, and nothing written
+    stray = BulkTiledFill(dbs["catalog"], dbs["storage"], "no-such-run")
+    RE.subscribe(stray)
+    uid, = RE(count([det], num=1))
+    with pytest.raises(TemplateError, match="no run no-such-run .* with TiledWriter first"):
+        stray.flush()
+    assert uid not in client

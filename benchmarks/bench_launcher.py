@@ -5,7 +5,9 @@ Measured in the same run, interleaved, each `--repeat` times (medians):
 - start: `simbeamline start` as a user types it (a new process: command-line imports,
   supervisord, both IOCs and the repeater, until every IOC answers), against spawning
   caproto's own example `python -m caproto.ioc_examples.mini_beamline` and waiting for
-  its `mini:current` to answer (the same probe);
+  its `mini:current` to answer (the same probe), and against spawning the project's
+  two IOC processes bare (no supervisord, no command line, no repeater) until both
+  answer: the launcher's own cost;
 - stop: `simbeamline stop` (until supervisord and every program have exited), against
   the same two IOC processes run bare (no supervisord) and killed by SIGTERM, until both
   have exited;
@@ -63,9 +65,11 @@ def cli(config: BeamlineConfig, *args: str) -> float:
     return time.perf_counter() - t0
 
 
-def time_bare_kill(config: BeamlineConfig) -> float:
-    """The two IOC processes without supervisord, answering; seconds from SIGTERM to both exited."""
+def time_bare(config: BeamlineConfig) -> tuple[float, float]:
+    """The two IOC processes run bare (no supervisord, no command line): seconds from
+    spawning them until both answer, and from SIGTERM until both exited."""
     procs = []
+    t0 = time.perf_counter()
     for ioc in launcher.iocs(config):
         env = {**launcher.supervisor_env(config), "EPICS_CAS_INTF_ADDR_LIST": ioc.host}
         procs.append(subprocess.Popen([sys.executable, "-m", f"simbeamline_iocs.{ioc.name}"], env=env,
@@ -73,12 +77,13 @@ def time_bare_kill(config: BeamlineConfig) -> float:
     try:
         wait_answering({ioc.name: ca_probe.Channel(ioc.ready_pv, ioc.host, config.ca_port)
                         for ioc in launcher.iocs(config)}, "the bare IOCs")
+        answered = time.perf_counter() - t0
         t0 = time.perf_counter()
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait()
-        return time.perf_counter() - t0
+        return answered, time.perf_counter() - t0
     finally:
         for proc in procs:
             proc.kill() if proc.poll() is None else None
@@ -112,12 +117,15 @@ def main() -> None:
                                 data_dir=Path(tmp) / "data", ad_path_map=f"/tmp={tmp}/ioc_tmp")
         ca_env.apply_client_env(config)
         rows = {"mini_beamline spawn to answering": [], "`simbeamline start`": [],
+                "the same IOCs spawned bare, to answering": [],
                 "bare IOCs killed by SIGTERM": [], "`simbeamline stop`": []}
         for i in range(args.repeat):
             rows["mini_beamline spawn to answering"].append(time_mini_beamline(args.port + 2))
             rows["`simbeamline start`"].append(cli(config, "start"))
             rows["`simbeamline stop`"].append(cli(config, "stop"))
-            rows["bare IOCs killed by SIGTERM"].append(time_bare_kill(config))
+            spawned, killed = time_bare(config)
+            rows["the same IOCs spawned bare, to answering"].append(spawned)
+            rows["bare IOCs killed by SIGTERM"].append(killed)
             print(f"run {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in rows.items()),
                   flush=True)
         med = {k: statistics.median(v) for k, v in rows.items()}
@@ -126,6 +134,8 @@ def main() -> None:
             print(f"  {k}: {v:.2f} s")
         print(f"  start ratio (simbeamline / mini_beamline): "
               f"{med['`simbeamline start`'] / med['mini_beamline spawn to answering']:.2f}x")
+        print(f"  start ratio (simbeamline / the same IOCs bare): "
+              f"{med['`simbeamline start`'] / med['the same IOCs spawned bare, to answering']:.2f}x")
         print(f"  stop ratio (simbeamline / SIGTERM): "
               f"{med['`simbeamline stop`'] / med['bare IOCs killed by SIGTERM']:.2f}x")
         if args.students:

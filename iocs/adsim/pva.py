@@ -32,9 +32,6 @@ import asyncio
 import logging
 
 import numpy as np
-from p4p.nt import NTNDArray
-from p4p.server import Server
-from p4p.server.thread import SharedPV
 
 from .plugins import NDArray, Plugin
 from .pva_address import server_conf
@@ -56,8 +53,20 @@ def _time(seconds: float) -> dict:
     return {"secondsPastEpoch": sec, "nanoseconds": int((seconds - sec) * 1e9)}
 
 
+def _p4p():
+    """p4p's NTNDArray, Server and SharedPV, imported on first use: importing p4p takes
+    0.4 to 0.7 s here (``epicscorelibs.path`` imports setuptools and Cython's compiler),
+    which the IOC's start must not wait for."""
+    from p4p.nt import NTNDArray
+    from p4p.server import Server
+    from p4p.server.thread import SharedPV
+
+    return NTNDArray, Server, SharedPV
+
+
 def ntndarray(array: NDArray):
     """*array* as the NTNDArray Value NDPluginPva publishes."""
+    NTNDArray = _p4p()[0]
     if array.codec:
         # the compressed bytes as ubyteValue; dims, sizes as the uncompressed frame's
         value = NTNDArray().wrap(np.frombuffer(array.compressed, dtype=np.uint8), attrib={})
@@ -90,17 +99,23 @@ class PvaPlugin(Plugin):
         self.server = None
 
     async def start(self, host: str, ca_port: int) -> None:
-        """Serve the channel (an empty NTNDArray until the first frame) on *host*;
-        the server's threads end with the process (p4p stops it at exit)."""
+        """Serve the channel (an empty NTNDArray until the first frame) on *host*.
+        p4p is imported and the server made in a worker thread, so the CA server goes
+        on answering meanwhile; its threads end with the process (p4p stops it at exit)."""
         await self.post({"PvName_RBV": self.channel})
-        self.image = SharedPV(initial=ntndarray(NDArray(np.zeros((0, 0), np.uint8), 0, 0.0)))
+        await asyncio.get_running_loop().run_in_executor(None, self._serve, host, ca_port)
+
+    def _serve(self, host: str, ca_port: int) -> None:
+        _, Server, SharedPV = _p4p()
+        image = SharedPV(initial=ntndarray(NDArray(np.zeros((0, 0), np.uint8), 0, 0.0)))
         conf = server_conf(host, ca_port)
         wanted = conf["EPICS_PVAS_SERVER_PORT"]
         try:
-            self.server = Server(providers=[{self.channel: self.image}], conf=conf, useenv=False)
+            self.server = Server(providers=[{self.channel: image}], conf=conf, useenv=False)
         except Exception as exc:   # the IOC still serves everything over CA
             log.error("%s: cannot serve PV Access on %s:%s: %s", self.channel, host, wanted, exc)
             return
+        self.image = image
         port = self.server.conf()["EPICS_PVAS_SERVER_PORT"]
         if port != wanted:         # pvxs falls back to a random port when ours is taken
             log.error("%s: PV Access port %s:%s is taken; serving on port %s, where clients "

@@ -100,6 +100,22 @@ def test_frame_mean_is_the_model_in_float32(x, y, exposure, sample_in):
     assert (spotcam.frame_mean(SHAPE, x, y, exposure, 500.0, False) == 1000.0).all()
 
 
+def test_normals_drawn_ahead_give_the_counts_drawn_in_place():
+    """A camera draws each frame's normal deviates during its exposure, before the beam
+    (so the means) is known: the counts must be the very ones poisson_counts draws
+    itself from the same stream, and deviates of another shape are refused."""
+    model = spotcam.frame_mean(SHAPE, 30, -20, 1.0, 500.0)
+    in_place = poisson.poisson_counts(np.random.default_rng(15), model)
+    rng = np.random.default_rng(15)
+    ahead = poisson.poisson_counts(rng, model, normals=poisson.standard_normals(rng, SHAPE))
+    np.testing.assert_array_equal(ahead, in_place)
+    dark = spotcam.spot_frame(rng, SHAPE, 0, 0, 1.0, 500.0, shutter_open=False,
+                              normals=poisson.standard_normals(rng, SHAPE))
+    assert abs(dark.mean() - spotcam.BACKGROUND) < 0.5
+    with pytest.raises(ValueError, match=r"normals of shape \(480, 641\)"):
+        poisson.poisson_counts(rng, model, normals=poisson.standard_normals(rng, (480, 641)))
+
+
 # --- frames: moments, background distribution, spot ------------------------------------
 
 def test_dark_frames_pass_a_poisson_goodness_of_fit_test():

@@ -128,16 +128,17 @@ class SpotCamera(Device):
 
     def trigger(self) -> ExplainedStatus:
         # the acquiring thread's own time-out (which says why) comes first
-        status = ExplainedStatus(self, timeout=float(self.exp.get()) + 2 * self.acquire_margin)
+        exposure = float(self.exp.get())     # one CA read an event, not one a thread
+        status = ExplainedStatus(self, timeout=exposure + 2 * self.acquire_margin)
         self.ioc_watch.track(status)
-        threading.Thread(target=self._acquire, args=(status,), daemon=True,
+        threading.Thread(target=self._acquire, args=(status, exposure), daemon=True,
                          name=f"{self.name}-acquire").start()
         return status
 
-    def _acquire(self, status: ExplainedStatus) -> None:
-        """Acquire one frame, store it, point ``img`` at it; finish *status* either way."""
+    def _acquire(self, status: ExplainedStatus, exposure: float) -> None:
+        """Acquire one frame of *exposure* s, store it, point ``img`` at it; finish
+        *status* either way."""
         try:
-            exposure = float(self.exp.get())
             timeout = exposure + self.acquire_margin
             frames_before = self.frame_counter.get()
             try:

@@ -166,6 +166,6 @@ class ADSimIOC:
         await self.soft.compute_all()
         self._rate_task = asyncio.get_running_loop().create_task(self.soft.run_rates())
         await self.beamline.start()
-        await self.settings.restore(lambda suffix, value: self.channels[suffix].write(value))
-        if address is not None:   # last: Pva1's server imports p4p (most of a second)
+        if address is not None:
             await self.plugins.start(*address)
+        await self.settings.restore(lambda suffix, value: self.channels[suffix].write(value))

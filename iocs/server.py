@@ -10,9 +10,11 @@ on loopback, and answer name searches only from this host.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import functools
 import ipaddress
 import os
+import signal
 import socket
 import struct
 import sys
@@ -156,6 +158,9 @@ def serve(group_class, *, default_prefix: str, prefix_env: str, description: str
     """
     _loopback_defaults()
     bound_log_records()
+    # `kill -USR1 <pid>` writes every thread's stack to the IOC's log: how to see
+    # where an IOC that does not answer, or does not end, is stuck
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     default = os.environ.get(prefix_env, default_prefix)
     parser, split_args = template_arg_parser(
         default_prefix=default, desc=description, supported_async_libs=("asyncio",)

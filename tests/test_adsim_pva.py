@@ -255,6 +255,24 @@ def test_readme_address_and_the_beamline_ioc(beamline):
         ad.camera()
 
 
+IMPORT_CHECK = r"""
+import sys
+import simbeamline_iocs.adsim.ioc
+print("setuptools" in sys.modules)
+import setuptools_dso          # the real package again, for anyone who needs it
+print(hasattr(setuptools_dso, "DSO"))
+"""
+
+
+def test_ioc_imports_p4p_without_setuptools():
+    """The IOC's start does not pay for setuptools (0.45 s, most of p4p's import), and
+    leaves the setuptools_dso package importable as it is."""
+    result = subprocess.run([sys.executable, "-c", IMPORT_CHECK], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"], result.stdout
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ioc_ends_promptly_with_pva_clients(signum, tmp_path):
     """SIGINT (exit 0) and SIGTERM end the IOC within seconds, with a PVA monitor

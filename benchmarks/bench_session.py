@@ -116,13 +116,13 @@ def _measure(args, config) -> None:
     rng = np.random.default_rng()
     sim = SynSignalWithRegistry(lambda: rng.poisson(1000, SHAPE).astype(np.int32), name="sim_img",
                                 exposure_time=EXPOSURE, save_path=str(frames_dir(config)))
-    sim.describe = lambda: {"sim_img": {"source": "ophyd.sim", "dtype": "array",
-                                        "shape": list(SHAPE), "external": "FILESTORE:"}}
     exposed = exposing(SynSignalWithRegistry(
         lambda: rng.poisson(1000, SHAPE).astype(np.int32), name="exposed_img",
         save_path=str(frames_dir(config))))
-    exposed.describe = lambda: {"exposed_img": {"source": "ophyd.sim", "dtype": "array",
-                                                "shape": list(SHAPE), "external": "FILESTORE:"}}
+    for detector in (sim, exposed):   # frames as external (480, 640) data, as the spot's
+        detector.describe = lambda name=detector.name: {name: {
+            "source": "ophyd.sim", "dtype": "array", "shape": list(SHAPE),
+            "external": "FILESTORE:"}}
     RE_bec, _ = run_engine(db, progress=False, table_and_plots=True)
     RE_bec.md["scan_id"] = RE.md["scan_id"]
 

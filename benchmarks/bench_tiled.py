@@ -126,9 +126,9 @@ def find_by_scan_id(config, scan_id: int, repeat: int) -> tuple[float, float]:
         run, = client.search(ScanID(scan_id)).values()
         return run.metadata["start"]
 
-    assert msgpack()["uid"] == tiled()["uid"]
-    # the run Tiled found holds the same event data as the msgpack catalog's
     uid = tiled()["uid"]
+    assert msgpack()["uid"] == uid
+    # the run Tiled found holds the same event data as the msgpack catalog's
     np.testing.assert_array_equal(client[uid]["primary"]["det"].read(),
                                   open_catalog(config)[uid].primary.read()["det"].values)
     return _median_time(msgpack, repeat), _median_time(tiled, repeat)

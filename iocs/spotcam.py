@@ -328,7 +328,7 @@ class SpotCamera(PVGroup):
             await instance.write(1, verify_value=False)
             loop = asyncio.get_running_loop()
             if self._normals is None:           # drawn during the exposure
-                self._normals = loop.run_in_executor(None, standard_normals, self.rng, self.shape)
+                self._draw_normals(loop)
             exposure = self.exp.value
             if await CLOCK.wait(None if self.hang else exposure, self._abort):
                 await instance.write(0, verify_value=False)
@@ -345,6 +345,9 @@ class SpotCamera(PVGroup):
             await self.frame_counter.write(self.frame_counter.value + 1)
             # the next frame's deviates, drawn while the client reads this one and
             # during the next exposure (most of a frame's cost)
-            self._normals = loop.run_in_executor(None, standard_normals, self.rng, self.shape)
+            self._draw_normals(loop)
         return 0
 
+    def _draw_normals(self, loop) -> None:
+        """Start drawing a frame's normal deviates in a worker thread (``self._normals``)."""
+        self._normals = loop.run_in_executor(None, standard_normals, self.rng, self.shape)

@@ -299,6 +299,7 @@ def test_ioc_ends_promptly_with_pva_clients(signum, tmp_path):
                 sub.close()
         assert code == (0 if signum == signal.SIGINT else -signal.SIGTERM)
     text = log.read_text(errors="replace")
-    if "after SIGINT; its threads" in text:    # ended by its exit grace, not by itself
-        warnings.warn("the ADSim IOC's shutdown hung until its exit grace; its threads:\n"
-                      + text[text.index("IOC still running"):][:6000])
+    grace = text.find("IOC still running")     # ended by its exit grace, not by itself
+    if grace >= 0:
+        warnings.warn("the ADSim IOC's shutdown hung until its exit grace:\n"
+                      + text[grace:grace + 6000])

@@ -232,13 +232,35 @@ def _watch_sigint() -> None:
     signal.signal(signal.SIGINT, on_sigint)
 
 
-def _run(pvdb: dict, interfaces: list[str], log_pv_names: bool, startup_hook) -> None:
-    """caproto's ``run``, with :data:`UDP_RECEIVE_BUFFER` on its UDP sockets."""
+def _server_context():
+    """caproto's asyncio server context, with Nagle's algorithm off on every circuit.
+
+    asyncio turns it off only for sockets whose ``proto`` is IPPROTO_TCP, and the
+    sockets caproto accepts report 0, so its circuits kept Nagle on. A client's read
+    just after the IOC sent a burst (a put's completion, monitors) then waited for the
+    TCP acknowledgement its peer delays by 40 ms: half the events of
+    ``count([spot, I])`` took 40 ms longer (benchmarks/README.md, "Nagle"). Every
+    EPICS server and client (rsrv, libca, pvxs) sets TCP_NODELAY.
+    """
     from caproto.asyncio.server import Context
+
+    class NoDelayContext(Context):
+        async def tcp_handler(self, client, addr):
+            sock = client.writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await super().tcp_handler(client, addr)
+
+    return NoDelayContext
+
+
+def _run(pvdb: dict, interfaces: list[str], log_pv_names: bool, startup_hook) -> None:
+    """caproto's ``run``, with :data:`UDP_RECEIVE_BUFFER` on its UDP sockets and
+    TCP_NODELAY on its circuits (:func:`_server_context`)."""
 
     async def main():
         _watch_sigint()
-        context = Context(pvdb, interfaces)
+        context = _server_context()(pvdb, interfaces)
 
         async def hook(async_lib):
             for udp in context.udp_socks.values():

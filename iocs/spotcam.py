@@ -22,10 +22,10 @@ and spot are independent Poisson counts, so each pixel is one Poisson count of t
 summed mean (:func:`frame_mean`, at least 1000, the spot computed only in the rows
 and columns it reaches), drawn by :func:`simbeamline_iocs.poisson.poisson_counts`
 in the normal limit with its Poisson corrections (statistically indistinguishable
-from an exact draw; tests/test_frame_statistics.py). The normal deviates, two thirds
-of the cost, do not depend on the beam: a camera draws each frame's during its
-exposure (the next frame's right after the last), so an acquisition ends about 4 ms
-after its exposure instead of 6 (480 x 640).
+from an exact draw; tests/test_frame_statistics.py). The normal deviates (Box-Muller,
+about 2.5 ms of 4.5 for 480 x 640) do not depend on the beam: a camera draws each
+frame's during its exposure (the next frame's right after the last), so an
+acquisition ends about 2 ms after its exposure.
 
 PVs of one camera (prefix ``sim:spot:`` or ``sim:dot:``):
     exp            exposure time (s), default 1; must be positive, finite and at

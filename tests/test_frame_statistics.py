@@ -116,6 +116,27 @@ def test_normals_drawn_ahead_give_the_counts_drawn_in_place():
         poisson.poisson_counts(rng, model, normals=poisson.standard_normals(rng, (480, 641)))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normals_are_standard_and_independent(dtype):
+    """The Box-Muller deviates: standard normal (Kolmogorov-Smirnov), tails as often as
+    the normal's, and the two deviates made from one pair of uniforms (one in each half
+    of the frame) independent: uncorrelated, their squared sum exponential of mean 2.
+    The same test rejects deviates 1 % too wide."""
+    z = poisson.standard_normals(np.random.default_rng(21), (1000, 1001), dtype)
+    assert z.dtype == dtype and z.shape == (1000, 1001)
+    z = z.ravel().astype(np.float64)
+    assert stats.kstest(z, "norm").pvalue > ALPHA
+    assert stats.kstest(1.01 * z, "norm").pvalue < ALPHA
+    beyond = int(np.count_nonzero(np.abs(z) > 4.0))
+    assert stats.binomtest(beyond, z.size, 2 * stats.norm.sf(4.0)).pvalue > ALPHA
+    pairs = z.size // 2
+    first, second = z[:pairs], z[z.size - pairs:]
+    assert abs(np.corrcoef(first, second)[0, 1]) < 4 / math.sqrt(pairs)
+    assert stats.kstest(first ** 2 + second ** 2, "expon", args=(0, 2)).pvalue > ALPHA
+    odd = poisson.standard_normals(np.random.default_rng(22), (3, 5))
+    assert odd.shape == (3, 5) and np.isfinite(odd).all()
+
+
 # --- frames: moments, background distribution, spot ------------------------------------
 
 def test_dark_frames_pass_a_poisson_goodness_of_fit_test():

@@ -117,3 +117,41 @@ def test_beamline_ioc_killed_mid_scan_ends_the_run_and_the_next_count_works(ns, 
     (uid,) = RE(bp.count([spot], num=2))
     assert db[uid].stop["exit_status"] == "success"
     assert np.stack(list(db[uid].data("spot_img"))).shape == (2, 480, 640)
+
+
+def test_beamline_ioc_killed_mid_move_names_the_ioc(ns, beamline):
+    """Killed while a scan's motor is moving (not acquiring): ophyd's own callbacks fail
+    the MoveStatus first, and the error and the stop document still name the IOC."""
+    RE, bp, spot, motor, db = ns["RE"], ns["bp"], ns["spot"], ns["mtr_spotx"], ns["db"]
+    spot.exp.put(0.01)
+    motor.move(0, wait=True, timeout=30)
+    speed = motor.velocity.get()
+    rpc = launcher._rpc(beamline)
+    pid = rpc.supervisor.getProcessInfo("beamline")["pid"]
+    docs: list = []
+    killed: list = []
+
+    def kill_once_moving(*, value, **kwargs):
+        # the second point's move (the first event is stored by then) takes 4 s
+        if value and not killed and any(name == "event" for name, _ in docs):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    motor.velocity.put(1.0, wait=True)
+    moving = motor.motor_is_moving.subscribe(kill_once_moving, run=False)
+    token = RE.subscribe(lambda name, doc: docs.append((name, doc)))
+    try:
+        with pytest.raises(Exception, match="beamline IOC"):
+            RE(bp.scan([spot], motor, 0, 4, 2))
+    finally:
+        RE.unsubscribe(token)
+        motor.motor_is_moving.unsubscribe(moving)
+    assert killed, "the IOC was never killed: the motor never moved after the first event"
+    stop = stop_of(docs)
+    assert stop["exit_status"] == "fail"
+    assert "beamline IOC" in stop["reason"] and "stopped answering" in stop["reason"]
+    assert [frame.shape for frame in db[stop["run_start"]].data("spot_img")] == [(480, 640)]
+    wait_restarted(beamline, "beamline", killed[0])
+    motor.wait_for_connection(timeout=30)
+    motor.velocity.put(speed, wait=True)      # autosave brought the slow speed back
+    motor.move(0, wait=True, timeout=30)

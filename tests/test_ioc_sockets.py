@@ -1,8 +1,11 @@
 """Each IOC's UDP search sockets are bound to its own address and to broadcast
-addresses (to answer this host's broadcast searches), never to 0.0.0.0."""
+addresses (to answer this host's broadcast searches), never to 0.0.0.0; its TCP
+circuits send without Nagle's delay. Read from the IOC processes themselves (Linux's
+/proc, and pidfd_getfd for a socket's options)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import struct
@@ -52,3 +55,54 @@ def test_broadcast_addresses_are_broadcasts():
     addresses = broadcast_addresses()
     assert addresses[:2] == ["255.255.255.255", "127.255.255.255"]
     assert "0.0.0.0" not in addresses
+
+
+def _established_tcp_inodes(pid: int, port: int) -> list[int]:
+    """fd numbers of process *pid*'s established IPv4 TCP sockets on local *port*."""
+    fds = {}
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            fds[target[8:-1]] = int(fd.name)
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == "01" and fields[9] in fds:   # ESTABLISHED
+            found.append(fds[fields[9]])
+    return found
+
+
+def _socket_of(pid: int, fd: int) -> socket.socket:
+    """A duplicate, in this process, of process *pid*'s socket *fd* (pidfd_getfd)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        copy = libc.syscall(438, pidfd, fd, 0)      # SYS_pidfd_getfd on x86_64 and arm64
+        if copy < 0:
+            pytest.skip(f"pidfd_getfd: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(pidfd)
+    return socket.socket(fileno=copy)
+
+
+def test_iocs_send_without_nagle_delay(beamline):
+    """Every IOC's CA circuits have TCP_NODELAY, as rsrv's do: with Nagle on, a read
+    just after the IOC sent a burst waited 40 ms for a delayed acknowledgement."""
+    import epics
+
+    rpc = launcher._rpc(beamline)
+    for ioc in launcher.iocs(beamline):
+        channel = epics.PV(ioc.ready_pv)
+        assert channel.wait_for_connection(timeout=10), ioc.ready_pv
+        pid = rpc.supervisor.getProcessInfo(ioc.name)["pid"]
+        circuits = _established_tcp_inodes(pid, beamline.ca_port)
+        assert circuits, f"{ioc.name}: no CA circuit found"
+        for fd in circuits:
+            with _socket_of(pid, fd) as sock:
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), \
+                    f"{ioc.name}: a CA circuit has Nagle's algorithm on"
+        channel.disconnect()

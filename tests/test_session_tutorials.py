@@ -152,6 +152,8 @@ def test_grid_scan_moves_the_spot(ns):
     for event in h_grid.events(fill=True):
         data = event["data"]
         assert data["spot_img"].shape == SHAPE
+        # the frame file and the sum are the same frame's (both arrive as monitors)
+        assert data["spot_img"].sum() == data["spot_sum"]
         sums[(round(data["motor_spotx"]), round(data["motor_spoty"]))] = data["spot_sum"]
     assert len(sums) == 25
     assert max(sums, key=sums.get) == (0, 0)  # brightest at the centre

@@ -76,24 +76,32 @@ class SpotCamera(Device):
     """A camera of the beamline IOC (``sim:spot:``, ``sim:dot:``).
 
     ``trigger()`` puts ``acquire`` with completion (the IOC returns after the
-    exposure, with the frame computed at that moment), reads the frame over
-    Channel Access, writes it as a file under the data directory and records a
-    Datum; ``read()`` gives ``<name>_img`` (the datum id; external, shape
-    (rows, columns)) and ``<name>_sum`` (hinted). ``exp`` is configuration.
+    exposure, with the frame computed at that moment), takes the frame, writes it as
+    a file under the data directory and records a Datum; ``read()`` gives
+    ``<name>_img`` (the datum id; external, shape (rows, columns)) and ``<name>_sum``
+    (hinted). ``exp`` is configuration.
+
+    The frame, its sum and the frame counter arrive as CA monitors, which the IOC
+    sends as it posts them, while it finishes the acquisition: no read after it.
+    The IOC posts the image, then the sum, then the counter, and CA keeps a
+    circuit's monitors in order (so does ophyd, which delivers them all from one
+    thread), so once the monitored counter shows a frame, ``image`` and ``sum`` hold
+    that frame's. One CA read of the counter after the put tells a finished
+    acquisition from an aborted one (pyepics completes a put the IOC refused).
 
     If the IOC dies during an acquisition, the trigger fails at once with a reason
     naming it (:class:`~.ioc_loss.IocWatch`); after it restarted, ``stage()`` waits
     for the camera's PVs to connect again.
     """
 
-    exp = Cpt(Exposure, "exp", kind="config")
+    exp = Cpt(Exposure, "exp", auto_monitor=True, kind="config")
     acquire = Cpt(EpicsSignal, "acquire", put_complete=True, kind="omitted")
-    image = Cpt(EpicsSignalRO, "image", auto_monitor=False, kind="omitted")
+    image = Cpt(EpicsSignalRO, "image", auto_monitor=True, kind="omitted")
     width = Cpt(EpicsSignalRO, "width", kind="omitted")
     height = Cpt(EpicsSignalRO, "height", kind="omitted")
-    frame_counter = Cpt(EpicsSignalRO, "frame_counter", auto_monitor=False, kind="omitted")
+    frame_counter = Cpt(EpicsSignalRO, "frame_counter", auto_monitor=True, kind="omitted")
     img = Cpt(ExternalFrame, value="", kind="normal")
-    sum = Cpt(EpicsSignalRO, "sum", auto_monitor=False, kind="hinted")
+    sum = Cpt(EpicsSignalRO, "sum", auto_monitor=True, kind="hinted")
 
     def __init__(self, prefix: str = "", *, name: str, data_dir: Path | str, **kwargs):
         super().__init__(prefix, name=name, **kwargs)
@@ -102,6 +110,34 @@ class SpotCamera(Device):
         #: seconds allowed on top of the exposure before a hung acquisition is aborted
         self.acquire_margin = ACQUIRE_MARGIN
         self.ioc_watch = IocWatch(self.acquire, f"the beamline IOC serving {prefix}")
+        #: (monitor updates of the frame counter so far, the last one's value); the
+        #: image and sum monitors of that frame came before it
+        self._delivered = (0, None)
+        self._frames_arrived = threading.Condition()
+        self.frame_counter.subscribe(self._frame_arrived, run=False)
+
+    def _frame_arrived(self, *, value, **kwargs):
+        with self._frames_arrived:
+            self._delivered = (self._delivered[0] + 1, value)
+            self._frames_arrived.notify_all()
+
+    def _wait_for_frame(self, number: int, after: int, timeout: float) -> None:
+        """Wait until a frame counter monitor later than update *after* has delivered
+        frame *number* or a later one.
+
+        Not ``frame_counter.get()``: pyepics' cache of a monitored PV also takes the
+        value of a plain CA read, which runs ahead of the monitors.
+        """
+        def arrived():
+            updates, value = self._delivered
+            return updates > after and value is not None and value >= number
+
+        with self._frames_arrived:
+            if not self._frames_arrived.wait_for(arrived, timeout):
+                raise RuntimeError(
+                    f"{self.frame_counter.pvname}: frame {number} was taken but its "
+                    f"monitor did not arrive within {timeout:g} s; is the client's CA "
+                    "connection to the beamline IOC stalled?")
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -128,7 +164,7 @@ class SpotCamera(Device):
 
     def trigger(self) -> ExplainedStatus:
         # the acquiring thread's own time-out (which says why) comes first
-        exposure = float(self.exp.get())     # one CA read an event, not one a thread
+        exposure = float(self.exp.get())     # the monitored value: no CA read an event
         status = ExplainedStatus(self, timeout=exposure + 2 * self.acquire_margin)
         self.ioc_watch.track(status)
         threading.Thread(target=self._acquire, args=(status, exposure), daemon=True,
@@ -141,6 +177,7 @@ class SpotCamera(Device):
         try:
             timeout = exposure + self.acquire_margin
             frames_before = self.frame_counter.get()
+            updates_before = self._delivered[0]
             try:
                 self.acquire.set(1, timeout=timeout).wait(timeout)
             except Exception as exc:
@@ -149,11 +186,13 @@ class SpotCamera(Device):
                     f"{self.name}: the {exposure:g} s acquisition did not finish within "
                     f"{timeout:g} s and was aborted ({exc or type(exc).__name__}); is the "
                     "camera hung? ('simbeamline fault list' shows injected faults)") from exc
-            if self.frame_counter.get() == frames_before:
+            frames_now = self.frame_counter.get(use_monitor=False)
+            if frames_now == frames_before:
                 raise RuntimeError(f"{self.acquire.pvname}: the acquisition was aborted "
                                    "(acquire=0) before its frame was taken")
+            self._wait_for_frame(frames_now, updates_before, self.acquire_margin)
             rows, columns = self.frame_shape
-            flat = self.image.get(timeout=self.acquire_margin)
+            flat = self.image.get()
             if flat is None or np.size(flat) != rows * columns:
                 raise RuntimeError(
                     f"{self.image.pvname} gave {np.size(flat)} values, expected "

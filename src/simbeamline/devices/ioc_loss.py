@@ -129,9 +129,11 @@ class IocWatch:
 #: Seconds a failed run waits for Channel Access to report a lost IOC before its
 #: reason is written (only failed runs wait).
 LOSS_SETTLE = 2.0
-#: Words of errors a disconnected PV gives (pyepics ECA_DISCONN is status code 192).
+#: Words of errors a disconnected PV gives (pyepics ECA_DISCONN is status code 192), and
+#: of an ophyd status that failed without saying why (a motor's MoveStatus whose IOC died
+#: mid-move: ophyd's own callbacks fail it before the IOC watch can).
 _DISCONNECTION_WORDS = ("status code: 192", "disconnect", "not connected", "connect within",
-                        "timeout", "timed out")
+                        "timeout", "timed out", "success=false")
 
 
 class SessionIocs:
@@ -190,8 +192,25 @@ class SessionIocs:
 
         try:
             return (yield from msg_mutator(plan, self.name_lost_iocs))
+        except IocLost:
+            raise
         except Exception as exc:
+            lost = _ioc_lost_in(exc)        # a device's watch named the IOC already
+            if lost is not None:
+                raise IocLost(str(lost)) from exc
             named = self._named(str(exc))
             if named is None:
                 raise
             raise IocLost(named) from exc
+
+
+def _ioc_lost_in(exc: BaseException) -> IocLost | None:
+    """The :class:`IocLost` among *exc*'s causes (bluesky raises a failed status's
+    exception as the cause of its ``FailedStatus``), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, IocLost):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

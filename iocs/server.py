@@ -235,8 +235,9 @@ def _watch_sigint() -> None:
 def _server_context():
     """caproto's asyncio server context, with Nagle's algorithm off on every circuit.
 
-    asyncio turns it off only for sockets whose ``proto`` is IPPROTO_TCP, and the
-    sockets caproto accepts report 0, so its circuits kept Nagle on. A client's read
+    asyncio turns it off only for sockets whose ``proto`` is IPPROTO_TCP; caproto
+    creates its listening socket with proto 0 (``_create_bound_tcp_socket``), so the
+    sockets it accepts report 0 too, and its circuits kept Nagle on. A client's read
     just after the IOC sent a burst (a put's completion, monitors) then waited for the
     TCP acknowledgement its peer delays by 40 ms: half the events of
     ``count([spot, I])`` took 40 ms longer (benchmarks/README.md, "Nagle"). Every

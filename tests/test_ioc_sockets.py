@@ -106,3 +106,21 @@ def test_iocs_send_without_nagle_delay(beamline):
                 assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), \
                     f"{ioc.name}: a CA circuit has Nagle's algorithm on"
         channel.disconnect()
+
+
+@pytest.mark.parametrize("environment, expected", [
+    ({}, 0.001), ({"CAPROTO_SERVER_HIGH_LOAD_TIMEOUT_SEC": "0.02"}, 0.02)])
+def test_iocs_hold_a_burst_of_monitors_1_ms_not_10(environment, expected):
+    """caproto's server waits CAPROTO_SERVER_HIGH_LOAD_TIMEOUT_SEC for more updates
+    before sending the tail of a burst (default 10 ms: a frame's sum and counter came
+    10 ms after its image). The IOC package sets 1 ms before caproto reads it, unless
+    the environment says otherwise; checked in the interpreter an IOC would run in."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "CAPROTO_SERVER_HIGH_LOAD_TIMEOUT_SEC"}
+    code = ("import simbeamline_iocs.beamline, caproto.server.common as c; "
+            "print(c.HIGH_LOAD_TIMEOUT)")
+    out = subprocess.run([sys.executable, "-c", code], env={**env, **environment},
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    assert float(out) == expected

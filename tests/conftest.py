@@ -11,9 +11,12 @@ The ``beamline`` fixture starts the IOCs through ``simbeamline.control.launcher`
 from __future__ import annotations
 
 import atexit
+import faulthandler
 import os
 import shutil
+import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,11 @@ from simbeamline.control.config import BeamlineConfig
 TEST_CA_PORT = int(os.environ.get("SIMBEAMLINE_TEST_CA_PORT", "5070"))
 
 _state: dict = {}
+
+# Enabled before pytest's own faulthandler plugin configures, so that plugin hands it back
+# at unconfigure instead of switching it off: a crash in a C library's thread (libca, p4p)
+# while the process exits then prints every thread's Python stack, not a bare exit 139.
+faulthandler.enable(all_threads=True)
 
 
 def pytest_configure(config):
@@ -45,6 +53,43 @@ def pytest_configure(config):
     os.environ.update(beamline_config.as_env())
     ca_env.apply_client_env(beamline_config)
     _state.update(base=base, config=beamline_config)
+
+
+def pytest_sessionfinish(session):
+    # Registered after pyepics' and ophyd's exit handlers, so it runs before them.
+    atexit.register(_end_test_process, session)
+
+
+def _end_test_process(session):
+    """Close Channel Access, stop the test beamline and end the process with pytest's
+    exit status, skipping the rest of the interpreter's teardown.
+
+    This process holds dozens of sessions' channels, some in contexts left by IOCs
+    killed mid-test. Left to ``atexit``, ophyd's per-signal ``weakref`` finalizers run
+    before pyepics' ``finalize_libca`` and clear each subscription one by one; in two
+    full runs one of those ``ca_clear_subscription`` calls crashed the process
+    (SIGSEGV, exit 139) after every test had passed, leaving the beamline running.
+    pyepics' ``finalize_libca`` clears every channel (and with it every subscription),
+    after which those finalizers return at once; ``os._exit`` then keeps libca's
+    threads from calling back into a half-torn-down interpreter.
+    """
+    status = int(session.exitstatus)
+    ophyd = sys.modules.get("ophyd")
+    epics = sys.modules.get("epics")
+    try:
+        if ophyd is not None and ophyd.cl is not None and ophyd.cl.name == "pyepics":
+            dispatcher = ophyd.cl.get_dispatcher()
+            if dispatcher is not None and dispatcher.is_alive():
+                dispatcher.stop()
+        if epics is not None:
+            epics.ca.finalize_libca()
+        _stop_test_beamline()
+    except BaseException:
+        traceback.print_exc()
+        status = status or 1    # a beamline left running fails the run
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _stop_test_beamline():

@@ -78,7 +78,12 @@ def test_readme_shell_commands_run_as_written(beamline, plain_env):
     # the put waited for completion: the motor is there when the command returns
     result = subprocess.run(["caproto-get", shlex.split(monitor)[-1]], env=plain_env,
                             capture_output=True, text=True, timeout=60)
-    assert abs(float(result.stdout.split("[")[1].rstrip("]\n ")) - target) < 1e-6
+    if abs(float(result.stdout.split("[")[1].rstrip("]\n ")) - target) >= 1e-6:
+        record = shlex.split(put)[-2]    # say what the record shows: a stall, a newer move
+        fields = subprocess.run(["caproto-get", *(f"{record}.{f}" for f in (
+            "VAL", "RBV", "DMOV", "MSTA", "VELO"))], env=plain_env, capture_output=True,
+            text=True, timeout=60)
+        pytest.fail(f"{put!r} returned before the move ended:\n{fields.stdout}")
 
     with subprocess.Popen(shlex.split(monitor), env=plain_env, stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL, text=True) as process:

@@ -13,6 +13,9 @@
    all with the session's quiet RunEngine (no table, plots or bars) and, for the
    spot, with the session's table and plots as in the IPython session (its
    BestEffortCallback, redraws paced: simbeamline.liveplots; Agg backend).
+   Beside the wall time, the CPU each plan costs per event: this process's (every
+   thread) and the beamline IOC's, which is what thirty beamlines on one host run
+   out of (benchmarks/README.md, "Classroom").
 2. Reading those 150 frames through ``h.data('spot_img')`` against plain reads of
    the same files (``np.load``), and against ``h5py`` reads of the same frames
    copied into one HDF5 file (one dataset per frame, as the AD_HDF5_SINGLE files
@@ -48,6 +51,26 @@ def timed(function) -> float:
     started = time.perf_counter()
     function()
     return time.perf_counter() - started
+
+
+class CpuMeter:
+    """CPU seconds (user + system) spent by this process and by the beamline IOC."""
+
+    def __init__(self, ioc_pid: int):
+        import psutil
+
+        self.ioc = psutil.Process(ioc_pid)
+
+    def now(self) -> tuple[float, float]:
+        times = self.ioc.cpu_times()
+        return time.process_time(), times.user + times.system
+
+    def measured(self, function) -> tuple[float, float, float]:
+        """Run *function*; return (wall s, client CPU s, IOC CPU s) it took."""
+        client, ioc = self.now()
+        wall = timed(function)
+        client_after, ioc_after = self.now()
+        return wall, client_after - client, ioc_after - ioc
 
 
 def main() -> None:
@@ -106,6 +129,7 @@ def _measure(args, config) -> None:
     from ophyd.sim import SynSignalWithRegistry
 
     from simbeamline.catalog.store import frames_dir
+    from simbeamline.control import launcher
     from simbeamline.session import build_session, run_engine
 
     ns = build_session(config, adsim=False, table_and_plots=False, move_progress=False)
@@ -126,17 +150,21 @@ def _measure(args, config) -> None:
     RE_bec, _ = run_engine(db, progress=False, table_and_plots=True)
     RE_bec.md["scan_id"] = RE.md["scan_id"]
 
-    times: dict[str, list[float]] = {"spot": [], "spot_bec": [], "sim": [], "exposed": []}
+    meter = CpuMeter(launcher.status(config)["beamline"]["pid"])
+    plans = {"spot": lambda: holder.update(uid=RE(count([spot, I], num=FRAMES))[0]),
+             "spot_bec": lambda: RE_bec(count([spot, I], num=FRAMES)),
+             "sim": lambda: RE(count([sim, I], num=FRAMES)),
+             "exposed": lambda: RE(count([exposed, I], num=FRAMES))}
+    times: dict[str, list[float]] = {key: [] for key in plans}
+    cpu: dict[str, list[tuple[float, float]]] = {key: [] for key in plans}
     read_times: dict[str, list[float]] = {"h.data": [], "np.load": [], "h5py": []}
-    uid = None
+    holder: dict = {}
     for _ in range(args.repeat):
-        holder = {}
-        times["spot"].append(timed(lambda: holder.update(
-            uid=RE(count([spot, I], num=FRAMES))[0])))
+        for key, plan in plans.items():
+            wall, client_cpu, ioc_cpu = meter.measured(plan)
+            times[key].append(wall)
+            cpu[key].append((client_cpu, ioc_cpu))
         uid = holder["uid"]
-        times["spot_bec"].append(timed(lambda: RE_bec(count([spot, I], num=FRAMES))))
-        times["sim"].append(timed(lambda: RE(count([sim, I], num=FRAMES))))
-        times["exposed"].append(timed(lambda: RE(count([exposed, I], num=FRAMES))))
 
         h = db[uid]
         resource = next(doc for name, doc in db.v2[uid].documents(fill="no")
@@ -179,6 +207,16 @@ def _measure(args, config) -> None:
     print(f"\nratios: spot / ophyd.sim detector (quiet) = {med['spot'] / med['sim']:.2f}x; "
           f"spot / ophyd.sim detector made to expose = {med['spot'] / med['exposed']:.2f}x; "
           f"with the session's table and plots / quiet = {med['spot_bec'] / med['spot']:.2f}x")
+    print(f"\nCPU per event (median of {args.repeat}; the IOC's includes its idle work)")
+    print("| plan | this process ms | beamline IOC ms | both ms |\n|---|---|---|---|")
+    per_event = {}
+    for key, label in labels.items():
+        client = 1000 * statistics.median(c for c, _ in cpu[key]) / FRAMES
+        ioc = 1000 * statistics.median(i for _, i in cpu[key]) / FRAMES
+        per_event[key] = client + ioc
+        print(f"| {label} | {client:.1f} | {ioc:.1f} | {client + ioc:.1f} |")
+    print(f"\nCPU ratio: spot / ophyd.sim detector = {per_event['spot'] / per_event['sim']:.2f}x; "
+          f"spot / made to expose = {per_event['spot'] / per_event['exposed']:.2f}x")
     rmed = {k: statistics.median(v) for k, v in read_times.items()}
     print(f"\nreading the {FRAMES} frames (median of {args.repeat})")
     print("| how | s | frames/s | x np.load |\n|---|---|---|---|")

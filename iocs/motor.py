@@ -10,7 +10,9 @@ Behaviour, as on a real motor record:
 - a put to VAL starts a trapezoidal move (VELO, acceleration time ACCL); a put
   *with completion* returns only when the move is over (DMOV back to 1); RBV updates
   at about 20 Hz during the move; DMOV drops to 0 even for a zero-length move, since
-  ophyd's move status waits for that 0 -> 1 edge;
+  ophyd's move status waits for that 0 -> 1 edge; a put to VAL during a move takes
+  over (the motor heads for the new target), and a put with completion it took over
+  from completes when the motion ends, not before;
 - STOP (or SPMG=Stop) halts the move where it is, and VAL becomes the stop position;
 - a target outside LLM..HLM, or NaN/inf, is refused: the put fails with an error,
   LVIO=1, VAL shows a WRITE/MAJOR alarm, nothing moves. VAL's control limits
@@ -199,6 +201,8 @@ class MotorRecord(PVGroup):
         self.stall = False                     #: fault: moves stop short
         self.limit_switch = None               #: fault: "high" or "low" switch active
         self._problem = None                   # the fault that ended the last move
+        self._at_rest = asyncio.Event()        #: set while no move is in progress
+        self._at_rest.set()
 
     # .. helpers ..........................................................
 
@@ -291,6 +295,7 @@ class MotorRecord(PVGroup):
         positive = (target_user >= self.user_position)
         await f.dial_desired_value.write(target)
         self._problem = None
+        self._at_rest.clear()
         await self._publish_status(moving=True, positive=positive)
         end, fault = faulted_end(start, target, stall=self.stall,
                                  limit_switch=self.limit_switch)
@@ -308,6 +313,7 @@ class MotorRecord(PVGroup):
             if not self._stop_requested:
                 self._problem = fault
             await self._publish_status(moving=False, positive=positive)
+            self._at_rest.set()
         return self.user_position, not superseded
 
     async def _stop(self):
@@ -359,7 +365,10 @@ class MotorRecord(PVGroup):
         await instance.write(value, verify_value=False)
         final, completed = await self._move(value)
         if not completed:
-            raise SkipWrite()   # a newer put took over: it owns VAL now
+            # A newer put took over and owns VAL now. As on the motor record, this
+            # put's completion still waits for the motion to end (DMOV back to 1).
+            await self._at_rest.wait()
+            raise SkipWrite()
         return final
 
     @motor.fields.stop.putter

@@ -228,6 +228,37 @@ def test_stop_halts_a_move_short(beamline, spotx):
     spotx.move(0, wait=True, timeout=TIMEOUT)
 
 
+def test_put_with_completion_taken_over_completes_when_the_motion_ends(beamline, spotx):
+    """A put to VAL during a put-with-completion move retargets the motor; the first
+    put completes only when the motor is at rest at the new target (DMOV=1), as on a
+    motor record, not when it is taken over."""
+    pv = f"{beamline.prefix}m:spotx"
+    spotx.move(0, wait=True, timeout=TIMEOUT)
+    first: dict = {}
+
+    def put_with_completion():
+        try:
+            ca_write(pv, -200.0, notify=True, timeout=TIMEOUT, repeater=False)
+        except Exception as exc:     # reported below, in the test's thread
+            first["error"] = exc
+        first["at"] = get(f"{pv}.RBV")[0], get(f"{pv}.DMOV")[0]
+
+    thread = threading.Thread(target=put_with_completion, daemon=True)
+    thread.start()
+    try:
+        wait_for_value(spotx.user_readback, lambda value: value < -40.0)
+        # take it over (through pyepics: caproto's sync client is not for two threads)
+        spotx.user_setpoint.put(50.0, use_complete=False)
+        thread.join(TIMEOUT)
+        assert not thread.is_alive(), "the first put never completed"
+        assert "error" not in first, first.get("error")
+        readback, done = first["at"]
+        assert done == 1 and readback == pytest.approx(50.0), first["at"]
+    finally:
+        thread.join(TIMEOUT)
+        spotx.move(0, wait=True, timeout=TIMEOUT)
+
+
 def test_set_redefines_the_position_without_moving(beamline, dotx):
     pv = f"{beamline.prefix}m:dotx"
     dotx.move(0, wait=True, timeout=TIMEOUT)

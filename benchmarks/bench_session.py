@@ -151,6 +151,7 @@ def _measure(args, config) -> None:
     RE_bec.md["scan_id"] = RE.md["scan_id"]
 
     meter = CpuMeter(launcher.status(config)["beamline"]["pid"])
+    holder: dict = {}                 # the spot count's uid, for the read-back below
     plans = {"spot": lambda: holder.update(uid=RE(count([spot, I], num=FRAMES))[0]),
              "spot_bec": lambda: RE_bec(count([spot, I], num=FRAMES)),
              "sim": lambda: RE(count([sim, I], num=FRAMES)),
@@ -158,7 +159,6 @@ def _measure(args, config) -> None:
     times: dict[str, list[float]] = {key: [] for key in plans}
     cpu: dict[str, list[tuple[float, float]]] = {key: [] for key in plans}
     read_times: dict[str, list[float]] = {"h.data": [], "np.load": [], "h5py": []}
-    holder: dict = {}
     for _ in range(args.repeat):
         for key, plan in plans.items():
             wall, client_cpu, ioc_cpu = meter.measured(plan)

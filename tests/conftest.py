@@ -37,10 +37,10 @@ faulthandler.enable(all_threads=True)
 
 
 def pytest_configure(config):
-    # The beamline is stopped at exit, after pyepics' own exit handler (registered
-    # later, when the first test connects; atexit runs handlers in reverse) has closed
-    # every client channel: stopped before, each connected client prints libca's
-    # "Virtual circuit disconnect" exception block.
+    # A session that finishes stops the beamline in _end_test_process, once Channel
+    # Access is closed (stopped before, each connected client prints libca's "Virtual
+    # circuit disconnect" exception block); this handler, registered first and so run
+    # last, stops it if the session never got that far.
     atexit.register(_stop_test_beamline)
     ca_search.install()
     base = Path(tempfile.mkdtemp(prefix="simbeamline-test-"))

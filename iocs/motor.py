@@ -195,7 +195,10 @@ class MotorRecord(PVGroup):
         super().__init__(*args, **kwargs)
         self.dial_position = float(position)   #: the physical position (dial)
         self._settings = dict(limits=limits, velocity=velocity, accel_time=accel_time,
-                              egu=egu, description=description, precision=precision)
+                              egu=egu, description=description, precision=precision,
+                              # the record's configured VMAX: a restored (autosaved)
+                              # VELO changes the speed, never the top speed
+                              max_velocity=velocity * 10)
         self._move_id = 0                      # bumps on every new move
         self._stop_requested = False
         self.stall = False                     #: fault: moves stop short
@@ -336,7 +339,7 @@ class MotorRecord(PVGroup):
         await f.engineering_units.write(s["egu"])
         await f.description.write(s["description"] or self.name)
         await f.velocity.write(s["velocity"])
-        await f.max_velocity.write(s["velocity"] * 10)
+        await f.max_velocity.write(s["max_velocity"])
         await f.base_velocity.write(0.0)
         await f.seconds_to_velocity.write(s["accel_time"])
         await f.motor_step_size.write(1e-4)

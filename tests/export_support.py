@@ -27,10 +27,13 @@ class Session:
     spot motors, a shutter (SynAxis: 0 closed, 1 open) and the sample stage's samx.
 
     ``lifetime`` (s) makes the ring current decay from 500 mA during the test, for
-    a drifting beam.
+    a drifting beam. ``exposure_time`` is the wall time (s) each frame's exposure
+    takes, as ophyd.sim's detectors model it; with it the drift over a series has a
+    floor that does not depend on how fast the machine computes frames.
     """
 
-    def __init__(self, tmp_path, *, exposure=1.0, dtype=np.int32, seed=1, lifetime=None):
+    def __init__(self, tmp_path, *, exposure=1.0, dtype=np.int32, seed=1, lifetime=None,
+                 exposure_time=0.0):
         self.db = databroker.temp()
         self.RE = RunEngine({}, call_returns_result=True)
         self.RE.subscribe(self.db.insert)
@@ -45,6 +48,9 @@ class Session:
         rng = np.random.default_rng(seed)
 
         def frame():
+            # ophyd.sim's own exposure_time runs in a thread that SynSignalWithRegistry
+            # does not wait for (it would save the previous frame), so expose here
+            time.sleep(exposure_time)
             counts = spotcam.spot_frame(
                 rng, SHAPE, self.x.readback.get(), self.y.readback.get(), exposure,
                 self.current(), shutter_open=self.shutter.readback.get() >= 0.5,

@@ -143,6 +143,8 @@ def test_beamline_ioc_restart_keeps_its_settings(beamline, restore_defaults):
     launcher.restart_ioc(beamline, "beamline")
     for suffix, value in BEAMLINE_CHANGES.items():
         assert get(p + suffix) == value, suffix
+    # the restored speed is the speed, not the top speed: VELO up to VMAX still goes
+    assert get(f"{p}m:spotx.VMAX") == 1000.0
     assert get(f"{p}shutter_RBV") == "Closed"
     for motor, position in MOVES.items():
         assert get(f"{p}{motor}.RBV") == pytest.approx(position), motor

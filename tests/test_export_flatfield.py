@@ -80,8 +80,9 @@ def test_flat_field_recovers_the_simulated_transmission_within_the_noise(tmp_pat
 
 
 def test_interpolated_flats_beat_either_end_alone_on_a_drifting_beam(tmp_path):
-    # the current decays with a 1 s lifetime while the series is taken
-    session = Session(tmp_path, exposure=1.0, lifetime=1.0)
+    # the current decays with a 1 s lifetime while the series is taken, each frame
+    # taking at least 20 ms (a 1 s exposure of a drifting source, on any machine)
+    session = Session(tmp_path, exposure=1.0, lifetime=1.0, exposure_time=0.02)
     uids = session.RE(flatfield_series([session.spot], session.shutter, session.samx,
                                        num_dark=3, num_flat=3, num_raw=8,
                                        closed=0, opened=1)).plan_result

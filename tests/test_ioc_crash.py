@@ -154,4 +154,5 @@ def test_beamline_ioc_killed_mid_move_names_the_ioc(ns, beamline):
     wait_restarted(beamline, "beamline", killed[0])
     motor.wait_for_connection(timeout=30)
     motor.velocity.put(speed, wait=True)      # autosave brought the slow speed back
+    assert motor.velocity.get(use_monitor=False) == speed, "VELO did not go back up"
     motor.move(0, wait=True, timeout=30)

@@ -75,6 +75,8 @@ def test_readme_shell_commands_run_as_written(beamline, plain_env):
     result = subprocess.run(shlex.split(put), env=plain_env, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
+    # caproto-put prints an error (a timeout waiting for completion) and still exits 0
+    assert result.stdout.splitlines()[-1].startswith("New"), result.stdout
     # the put waited for completion: the motor is there when the command returns
     result = subprocess.run(["caproto-get", shlex.split(monitor)[-1]], env=plain_env,
                             capture_output=True, text=True, timeout=60)

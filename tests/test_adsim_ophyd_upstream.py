@@ -46,8 +46,13 @@ def _run(args, tmp_path, report):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1700)
 
 
-def _outcomes(report):
-    """name -> 'passed' | 'xfailed' | 'skipped' | failure message."""
+def _outcomes(report, run):
+    """name -> 'passed' | 'xfailed' | 'skipped' | failure message (of *run*, the
+    finished child pytest that wrote *report*)."""
+    if not report.exists():     # the child died before its session finished
+        pytest.fail(f"the child pytest ended with exit code {run.returncode} and wrote no "
+                    f"report:\n--- stdout ---\n{run.stdout[-4000:]}\n--- stderr ---\n"
+                    f"{run.stderr[-6000:]}")
     outcomes = {}
     for case in ET.parse(report).iter("testcase"):
         problems = [c for c in case if c.tag in ("failure", "error")]
@@ -76,13 +81,13 @@ def test_ophyd_areadetector_tests_pass_against_the_ioc(tmp_path):
                        log_path=tmp_path / "ioc.log"):
         run = _run(["--pyargs", "ophyd.tests.test_areadetector"], tmp_path,
                    tmp_path / "first.xml")
-        outcomes = _outcomes(tmp_path / "first.xml")
+        outcomes = _outcomes(tmp_path / "first.xml", run)
         again = [name for name, outcome in outcomes.items()
                  if outcome.startswith("failed") and "imeout" in outcome]
         if again:
-            _run([f"{module.__file__}::{name}" for name in again], tmp_path,
-                 tmp_path / "again.xml")
-            second = _outcomes(tmp_path / "again.xml")
+            rerun = _run([f"{module.__file__}::{name}" for name in again], tmp_path,
+                         tmp_path / "again.xml")
+            second = _outcomes(tmp_path / "again.xml", rerun)
             for name in again:
                 outcomes[name] = second.get(name, outcomes[name])
     counts = {k: sum(1 for o in outcomes.values() if o == k)

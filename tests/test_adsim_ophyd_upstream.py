@@ -15,7 +15,9 @@ test_default_configuration_attrs skips plugin classes without configuration
 attributes. test_default_configuration_smoke stages HDF1 unprimed when run on
 its own (it relies on test_hdf5_plugin's warmup running first), so the module
 runs whole, in upstream's order; a test that fails on one of upstream's short
-timeouts runs once more against the same IOC (reported).
+timeouts runs once more against the same IOC (reported). A child killed by a
+signal before it wrote its report (once in many runs, 2026-12-03) runs once more,
+whole, with its stderr in the warnings summary.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -81,6 +84,16 @@ def test_ophyd_areadetector_tests_pass_against_the_ioc(tmp_path):
                        log_path=tmp_path / "ioc.log"):
         run = _run(["--pyargs", "ophyd.tests.test_areadetector"], tmp_path,
                    tmp_path / "first.xml")
+        if run.returncode < 0 and not (tmp_path / "first.xml").exists():
+            # killed by a signal in mid-module (seen once in many runs: a client
+            # library's crash); said in the warnings summary, and the module runs
+            # once more, whole, and must then pass
+            crash = max(run.stderr.find("Fatal Python error"), 0)   # faulthandler's
+            warnings.warn(f"the child pytest running ophyd's tests died of signal "
+                          f"{-run.returncode} and ran again; its stderr said:\n"
+                          f"{run.stderr[crash:crash + 6000]}")
+            run = _run(["--pyargs", "ophyd.tests.test_areadetector"], tmp_path,
+                       tmp_path / "first.xml")
         outcomes = _outcomes(tmp_path / "first.xml", run)
         again = [name for name, outcome in outcomes.items()
                  if outcome.startswith("failed") and "imeout" in outcome]

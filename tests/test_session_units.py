@@ -202,3 +202,105 @@ def test_suspension_guard_holds_a_tripped_event_routes_responses_and_keeps_no_me
     assert got[3]["n"]["value"] == 3          # each read got its own response
     assert caught == ["save failed"] * 3      # thrown into the plan
     assert alive[0] <= 1                      # no message kept alive (plan_mutator: 200)
+
+
+# --- the suspension guard on a real RunEngine, with soft signals ----------------------
+
+def _guarded_run_engine():
+    """A RunEngine with the session's suspenders and guard on soft ``I`` and interlock
+    signals; returns (RE, I, documents, the current suspender)."""
+    import types
+
+    from bluesky import RunEngine
+    from ophyd import Signal
+
+    from simbeamline.suspenders import install_suspenders
+
+    I = Signal(name="I", value=500.0)
+    beamline = types.SimpleNamespace(I=I, shutter_interlock=Signal(name="interlock", value=0))
+    RE = RunEngine({})
+    RE.record_interruptions = True         # suspensions as events of 'interruptions'
+    docs: list = []
+    RE.subscribe(lambda name, doc: docs.append((name, doc)))
+    floor, _ = install_suspenders(RE, beamline, time_scale=0.01)
+    return RE, I, docs, floor
+
+
+def _put_while_the_run_engine_waits(signal, value):
+    """Put *value* from another thread (its subscribers, the suspender among them, run
+    there) while the RunEngine's thread waits for the put to end: the suspender's
+    request meets a busy loop, as when a device read or a subscriber holds it."""
+    import threading
+
+    putter = threading.Thread(target=signal.put, args=(value,))
+    putter.start()
+    putter.join()
+
+
+def _events(docs, stream):
+    names = {d["uid"]: d["name"] for n, d in list(docs) if n == "descriptor"}
+    return [d for n, d in list(docs) if n == "event" and names[d["descriptor"]] == stream]
+
+
+def test_a_suspension_bluesky_loses_on_a_busy_loop_is_requested_by_the_guard():
+    """bluesky's suspender asks the RunEngine's loop for an asyncio event and waits
+    0.1 s for it; with the loop busy the request is lost ("Could not create the
+    suspender event") and the point would be saved without beam after the guard's
+    hold. The guard hands the suspender the value from the loop's own thread."""
+    import threading
+
+    from bluesky.plans import count
+    from waiting import wait_for
+
+    RE, I, docs, floor = _guarded_run_engine()
+    dumped = []
+
+    def dump_as_I_is_read(msg):          # runs in the RunEngine's thread
+        if msg.command == "read" and msg.obj is I and len(dumped) == 0 and _events(docs, "primary"):
+            dumped.append(True)
+            _put_while_the_run_engine_waits(I, 0.0)
+            assert floor.tripped and floor._ev is None   # bluesky lost its request
+
+    def beam_back_once_suspended():
+        try:
+            wait_for(lambda: _events(docs, "interruptions"), 15, "the suspension")
+        finally:
+            I.put(500.0)
+
+    RE.msg_hook = dump_as_I_is_read
+    restorer = threading.Thread(target=beam_back_once_suspended)
+    restorer.start()
+    try:
+        RE(count([I], num=4))
+    finally:
+        restorer.join()
+    assert dumped
+    assert [e["data"]["I"] for e in _events(docs, "primary")] == [500.0] * 4
+    assert len(_events(docs, "resume")) == 1
+
+
+def test_a_point_read_without_beam_is_retaken_when_the_beam_is_back_before_the_hold():
+    """The beam dumps and returns around a point's read of ``I`` while the loop is
+    busy: the suspender saw both and never suspended; the point, read without beam,
+    is taken again (the guard's own suspension, after LAND_GRACE)."""
+    from bluesky.plans import count
+    from ophyd import Signal
+
+    RE, I, docs, floor = _guarded_run_engine()
+    after = Signal(name="after_I", value=1.0)    # read after I: the beam comes back here
+    dumped = []
+
+    def dump_around_the_read(msg):
+        if msg.command == "read" and msg.obj is I and len(dumped) == 0 and _events(docs, "primary"):
+            dumped.append(True)
+            _put_while_the_run_engine_waits(I, 0.0)
+        elif msg.command == "read" and msg.obj is after and len(dumped) == 1:
+            dumped.append(True)
+            _put_while_the_run_engine_waits(I, 500.0)
+            assert not floor.tripped and floor._ev is None   # no suspension on its way
+
+    RE.msg_hook = dump_around_the_read
+    RE(count([I, after], num=3))
+    assert len(dumped) == 2
+    assert [e["data"]["I"] for e in _events(docs, "primary")] == [500.0] * 3
+    assert len(_events(docs, "resume")) == 1

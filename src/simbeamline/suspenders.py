@@ -25,6 +25,7 @@ each plan starts) to every run's start document.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -36,6 +37,10 @@ SUSPENDERS_ENV = "SIMBEAMLINE_SUSPENDERS"
 #: reading calls for (the monitor that requests it is on its way).
 LAND_LIMIT = 5.0
 LAND_POLL = 0.005
+#: Wall seconds after which an event read without beam, when the beam is back and no
+#: suspension came, is retaken by a suspension of the guard's own (a suspender's own
+#: request lands within milliseconds).
+LAND_GRACE = 0.5
 
 
 def suspenders_wanted(environ=None) -> bool:
@@ -86,10 +91,11 @@ def standard_suspenders(beamline, *, time_scale: float = 1.0, runs: RunState | N
     ]
 
 
-def calls_for_suspension(suspenders, recorded: dict) -> bool:
-    """Whether one of *suspenders* calls for a suspension, judged on the value the event
-    recorded for its signal (*recorded*: name -> value), else on its signal read afresh
-    over CA."""
+def suspensions_called_for(suspenders, recorded: dict) -> list[tuple]:
+    """``(suspender, value)`` for each of *suspenders* that calls for a suspension,
+    judged on the value the event recorded for its signal (*recorded*: name -> value),
+    else on its signal read afresh over CA."""
+    calling = []
     for suspender in suspenders:
         signal = getattr(suspender, "_sig", None)
         if signal is None:
@@ -102,8 +108,8 @@ def calls_for_suspension(suspenders, recorded: dict) -> bool:
             except Exception:  # a lost IOC: its own failure ends the plan, not this check
                 continue
         if suspender._should_suspend(value):
-            return True
-    return False
+            calling.append((suspender, value))
+    return calling
 
 
 def suspension_guard(RE, runs: RunState | None = None):
@@ -120,6 +126,17 @@ def suspension_guard(RE, runs: RunState | None = None):
     the suspension has ended. It costs one CA read per event for each suspender whose
     signal the event did not read (the interlock, in most plans).
 
+    While it holds, it hands each such suspender the value that trips it, from the
+    RunEngine's own thread. bluesky's suspender makes its request from the thread
+    that delivered the monitor, and there waits 0.1 s for the RunEngine's loop to
+    create an asyncio event; when the loop is busy longer (a device read, a slow
+    subscriber, a loaded machine) the request is lost ("Could not create the
+    suspender event", logged by ophyd) and nothing would suspend the plan. From the
+    loop's thread the event is made at once; a request already pending is left alone.
+    If the beam is back by then (the reading had none, a fresh read has), the guard
+    asks for a suspension of its own after :data:`LAND_GRACE` s, which resumes after
+    the suspender's settle time and so retakes the point.
+
     (bluesky's ``plan_mutator`` would insert the hold too, but it keeps every message
     it has seen until the plan ends: about 2 kB an event, 20 MB over a 10,000-event
     count. This wrapper keeps none; exceptions the RunEngine throws in go to the plan.)
@@ -129,11 +146,26 @@ def suspension_guard(RE, runs: RunState | None = None):
 
     def hold(recorded: dict):
         # a signal the event read is judged on the value recorded, not read again
-        deadline = time.monotonic() + LAND_LIMIT
+        start = time.monotonic()
         resumes = runs.resumes if runs is not None else None
-        while (time.monotonic() < deadline
-               and (runs is None or runs.resumes == resumes)
-               and calls_for_suspension(RE.suspenders, recorded)):
+        retaking = False
+        while time.monotonic() - start < LAND_LIMIT and (runs is None or runs.resumes == resumes):
+            calling = suspensions_called_for(RE.suspenders, recorded)
+            if not calling:
+                return
+            for suspender, _ in calling:
+                now = suspensions_called_for([suspender], {})
+                if now:                       # still so: let the suspender request it
+                    suspender(value=now[0][1])          # unless its request is pending
+                elif not retaking and time.monotonic() - start > LAND_GRACE:
+                    # the reading had no beam, the beam is back, and no suspension came:
+                    # one that ends after the settle time retakes the point all the same
+                    retaking = True
+                    RE.request_suspend(
+                        lambda s=suspender: asyncio.sleep(s._sleep),
+                        post_plan=suspender._post_plan,
+                        justification=f"{suspender._sig.name} was read as "
+                                      f"{recorded.get(suspender._sig.name)!r}: retaking the point")
             yield Msg("sleep", None, LAND_POLL)   # the suspension lands here
 
     def guard(plan):

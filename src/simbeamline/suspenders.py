@@ -133,9 +133,10 @@ def suspension_guard(RE, runs: RunState | None = None):
     subscriber, a loaded machine) the request is lost ("Could not create the
     suspender event", logged by ophyd) and nothing would suspend the plan. From the
     loop's thread the event is made at once; a request already pending is left alone.
-    If the beam is back by then (the reading had none, a fresh read has), the guard
-    asks for a suspension of its own after :data:`LAND_GRACE` s, which resumes after
-    the suspender's settle time and so retakes the point.
+    If no suspension has landed after :data:`LAND_GRACE` s (the beam came back before
+    the hold, so the suspender has nothing to request), the guard asks for one of its
+    own, which ends when the suspender resumes, or after its settle time if the beam
+    is back already, and so retakes the point.
 
     (bluesky's ``plan_mutator`` would insert the hold too, but it keeps every message
     it has seen until the plan ends: about 2 kB an event, 20 MB over a 10,000-event
@@ -157,15 +158,18 @@ def suspension_guard(RE, runs: RunState | None = None):
                 now = suspensions_called_for([suspender], {})
                 if now:                       # still so: let the suspender request it
                     suspender(value=now[0][1])          # unless its request is pending
-                elif not retaking and time.monotonic() - start > LAND_GRACE:
-                    # the reading had no beam, the beam is back, and no suspension came:
-                    # one that ends after the settle time retakes the point all the same
+                if not retaking and time.monotonic() - start > LAND_GRACE:
+                    # no suspension came (a suspender's own lands within milliseconds):
+                    # one of the guard's own retakes the point once the suspender
+                    # resumes, or after its settle time if the beam is back already
                     retaking = True
+                    futures, _ = suspender.get_futures() if now else ([], "")
                     RE.request_suspend(
-                        lambda s=suspender: asyncio.sleep(s._sleep),
+                        futures[0] if futures else (lambda s=suspender: asyncio.sleep(s._sleep)),
                         post_plan=suspender._post_plan,
                         justification=f"{suspender._sig.name} was read as "
-                                      f"{recorded.get(suspender._sig.name)!r}: retaking the point")
+                                      f"{recorded.get(suspender._sig.name, now and now[0][1])!r}:"
+                                      " retaking the point")
             yield Msg("sleep", None, LAND_POLL)   # the suspension lands here
 
     def guard(plan):

@@ -304,3 +304,24 @@ def test_a_point_read_without_beam_is_retaken_when_the_beam_is_back_before_the_h
     assert len(dumped) == 2
     assert [e["data"]["I"] for e in _events(docs, "primary")] == [500.0] * 3
     assert len(_events(docs, "resume")) == 1
+
+
+def test_the_session_run_engine_records_ophyd_async_without_importing_it(tmp_path):
+    """bluesky's RunEngine imports ophyd_async only for its version: the session's
+    RunEngine records the same version, leaves the package unimported, and a later
+    import gets the real package (a fresh process: nothing imported it before)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from importlib import metadata\n"
+            "from simbeamline.session import new_run_engine\n"
+            "RE = new_run_engine()\n"
+            "assert RE.md['versions']['ophyd_async'] == metadata.version('ophyd-async')\n"
+            "assert not any(m.startswith('ophyd_async') for m in sys.modules), sys.modules\n"
+            "import ophyd_async.core\n"
+            "print(ophyd_async.core.Device.__name__)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["Device"]

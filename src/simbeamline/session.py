@@ -38,20 +38,50 @@ STARTUP_LINE = ("from simbeamline.session import session_namespace; "
 _sessions: dict[BeamlineConfig, dict] = {}
 
 
+def new_run_engine():
+    """``bluesky.RunEngine({})``, without importing ophyd-async.
+
+    The RunEngine imports ``ophyd_async``, when it is installed, only to record its
+    version in ``RE.md["versions"]``: 0.3 s and 13 MB of a session that drives no
+    ophyd-async device (measured here: ``RunEngine({})`` 0.29-0.37 s against 0.01 s).
+    A stand-in module holding just that version answers the import while the
+    RunEngine is built, so the record is the same, and is removed at once: whoever
+    imports ophyd-async afterwards gets the real package.
+    """
+    import types
+    from importlib import metadata
+
+    from bluesky import RunEngine
+
+    if "ophyd_async" in sys.modules:
+        return RunEngine({})
+    try:
+        version = metadata.version("ophyd-async")
+    except metadata.PackageNotFoundError:
+        return RunEngine({})
+    stand_in = types.ModuleType("ophyd_async")
+    stand_in.__version__ = version
+    sys.modules["ophyd_async"] = stand_in
+    try:
+        return RunEngine({})
+    finally:
+        if sys.modules.get("ophyd_async") is stand_in:
+            del sys.modules["ophyd_async"]
+
+
 def run_engine(db, *, progress: bool = True, table_and_plots: bool = True, config=None):
     """A RunEngine that stores every document in *db* (and in *config*'s Tiled server,
     if it has one: :mod:`simbeamline.catalog.tiled`), continues *db*'s scan_id,
     shows a LiveTable/LivePlot/grid picture (a BestEffortCallback whose redraws are
     paced so they never cost more than the plan: simbeamline.liveplots) and a
     progress bar on moves. Returns ``(RE, bec)``."""
-    from bluesky import RunEngine
     from bluesky.utils import ProgressBarManager
 
     from .catalog.store import record_runs
     from .catalog.tiled import record_runs_in_tiled
     from .liveplots import SessionCallback
 
-    RE = RunEngine({})
+    RE = new_run_engine()
     record_runs(RE, db)
     record_runs_in_tiled(RE, config)
     bec = SessionCallback()

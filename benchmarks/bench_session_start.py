@@ -1,0 +1,54 @@
+"""A session's start-up and memory, with the RunEngine built as bluesky ships it
+(baseline) and as the session builds it (``simbeamline.session.new_run_engine``,
+which records ophyd-async's version without importing it).
+
+    python benchmarks/bench_session_start.py --repeat 5
+
+Each case is a fresh interpreter that imports the session and runs ``build_session``
+(no ADSim, table and plots on, as the classroom's students do) against the running
+beamline of the environment's configuration; the two cases alternate. Printed: the
+median wall time from the first import to the session built, and the peak resident
+size, for each, and their ratios. The IOCs must be running (``simbeamline start``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+
+CHILD = r"""
+import resource, sys, time
+t = time.perf_counter()
+import simbeamline.session as session
+if sys.argv[1] == "shipped":
+    from bluesky import RunEngine
+    session.new_run_engine = lambda: RunEngine({})
+session.build_session(adsim=False, table_and_plots=True)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    results: dict[str, list[tuple[float, float]]] = {"shipped": [], "session": []}
+    for n in range(args.repeat):
+        for case in results:
+            out = subprocess.run([sys.executable, "-c", CHILD, case], capture_output=True,
+                                 text=True, timeout=300, check=True).stdout.split()
+            results[case].append((float(out[-2]), float(out[-1])))
+            print(f"  {n + 1}/{args.repeat} {case}: {out[-2][:5]} s, {out[-1][:5]} MB",
+                  flush=True)
+    med = {case: (statistics.median(t for t, _ in r), statistics.median(m for _, m in r))
+           for case, r in results.items()}
+    for case, (seconds, mb) in med.items():
+        print(f"{case:8s} RunEngine: session built in {seconds:.2f} s, peak RSS {mb:.0f} MB")
+    print(f"ratio session / shipped: time {med['session'][0] / med['shipped'][0]:.2f}x, "
+          f"memory {med['session'][1] / med['shipped'][1]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -82,8 +82,11 @@ def test_ophyd_areadetector_tests_pass_against_the_ioc(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\n")      # none of this project's options
     with ExtraADSimIOC(prefix=PREFIX, env={"SIMBEAMLINE_AD_PATH_MAP": None},
                        log_path=tmp_path / "ioc.log"):
-        run = _run(["--pyargs", "ophyd.tests.test_areadetector"], tmp_path,
-                   tmp_path / "first.xml")
+        def run_module():
+            return _run(["--pyargs", "ophyd.tests.test_areadetector"], tmp_path,
+                        tmp_path / "first.xml")
+
+        run = run_module()
         if run.returncode < 0 and not (tmp_path / "first.xml").exists():
             # killed by a signal in mid-module (seen once in many runs: a client
             # library's crash); said in the warnings summary, and the module runs
@@ -92,8 +95,7 @@ def test_ophyd_areadetector_tests_pass_against_the_ioc(tmp_path):
             warnings.warn(f"the child pytest running ophyd's tests died of signal "
                           f"{-run.returncode} and ran again; its stderr said:\n"
                           f"{run.stderr[crash:crash + 6000]}")
-            run = _run(["--pyargs", "ophyd.tests.test_areadetector"], tmp_path,
-                       tmp_path / "first.xml")
+            run = run_module()
         outcomes = _outcomes(tmp_path / "first.xml", run)
         again = [name for name, outcome in outcomes.items()
                  if outcome.startswith("failed") and "imeout" in outcome]

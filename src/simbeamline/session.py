@@ -53,11 +53,11 @@ def new_run_engine():
 
     from bluesky import RunEngine
 
-    if "ophyd_async" in sys.modules:
-        return RunEngine({})
     try:
         version = metadata.version("ophyd-async")
     except metadata.PackageNotFoundError:
+        version = None
+    if version is None or "ophyd_async" in sys.modules:   # nothing to spare
         return RunEngine({})
     stand_in = types.ModuleType("ophyd_async")
     stand_in.__version__ = version

@@ -26,6 +26,7 @@ each plan starts) to every run's start document.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 
@@ -154,22 +155,23 @@ def suspension_guard(RE, runs: RunState | None = None):
             calling = suspensions_called_for(RE.suspenders, recorded)
             if not calling:
                 return
-            for suspender, _ in calling:
-                now = suspensions_called_for([suspender], {})
-                if now:                       # still so: let the suspender request it
+            for suspender, read_as in calling:
+                # still so now? (a value the event recorded is read again; a fresh one was)
+                now = (suspensions_called_for([suspender], {})
+                       if suspender._sig.name in recorded else [(suspender, read_as)])
+                if now:                       # let the suspender request it from here,
                     suspender(value=now[0][1])          # unless its request is pending
                 if not retaking and time.monotonic() - start > LAND_GRACE:
                     # no suspension came (a suspender's own lands within milliseconds):
                     # one of the guard's own retakes the point once the suspender
                     # resumes, or after its settle time if the beam is back already
                     retaking = True
-                    futures, _ = suspender.get_futures() if now else ([], "")
+                    futures = suspender.get_futures()[0] if now else []
                     RE.request_suspend(
-                        futures[0] if futures else (lambda s=suspender: asyncio.sleep(s._sleep)),
+                        futures[0] if futures else functools.partial(asyncio.sleep, suspender._sleep),
                         post_plan=suspender._post_plan,
-                        justification=f"{suspender._sig.name} was read as "
-                                      f"{recorded.get(suspender._sig.name, now and now[0][1])!r}:"
-                                      " retaking the point")
+                        justification=f"{suspender._sig.name} was read as {read_as!r}: "
+                                      "retaking the point")
             yield Msg("sleep", None, LAND_POLL)   # the suspension lands here
 
     def guard(plan):

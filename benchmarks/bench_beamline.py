@@ -13,7 +13,10 @@ frame (``bench:image``), then measures:
 - frames per second of acquire-then-read of a 480 x 640 frame through ophyd
   (exposure 1 ms, so the figure is the cost of simulating and shipping a frame),
   against reads of the static frame in the same run: the ratio is the cost of
-  simulating.
+  simulating;
+- an acquisition's latency: the put with completion of ``sim:spot:acquire`` at
+  ``--exposure`` (default 5 ms; median of ``--triggers``), against its floor, the
+  exposure plus a scalar put-with-completion round trip measured in the same run.
 
 Both IOCs are stopped at the end. Results are printed; nothing is asserted.
 """
@@ -62,10 +65,25 @@ def rate(action, seconds: float) -> tuple[float, int]:
     return n / (time.perf_counter() - start), n
 
 
+def median_ms(action, count: int) -> float:
+    """Median milliseconds of *count* calls of *action* (after one warm-up call)."""
+    action()
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return 1e3 * sorted(times)[count // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0,
                         help="duration of each measurement (default 5)")
+    parser.add_argument("--exposure", type=float, default=0.005,
+                        help="exposure of the latency measurement (s, default 0.005)")
+    parser.add_argument("--triggers", type=int, default=200,
+                        help="acquisitions timed for the latency (default 200)")
     args = parser.parse_args()
 
     from simbeamline.control import ca_env
@@ -130,6 +148,9 @@ def main() -> None:
 
         sim_fps, sim_n = rate(acquire_and_read, args.seconds)
         static_fps, static_n = rate(read_static, args.seconds)
+        exp.put(args.exposure, wait=True)
+        acquire_ms = median_ms(lambda: acquire.set(1).wait(30), args.triggers)
+        round_trip_ms = median_ms(lambda: exp.put(args.exposure, wait=True), args.triggers)
         exp.put(1.0, wait=True)
     finally:
         for process in processes:
@@ -143,6 +164,11 @@ def main() -> None:
     print(f"acquire + read 480x640 frame (exp 1 ms):   {sim_fps:8.1f} frames/s ({sim_n} frames)")
     print(f"read static 480x640 frame:                 {static_fps:8.1f} frames/s ({static_n} frames)")
     print(f"cost of simulating: static / simulated = {static_fps / sim_fps:.1f}x")
+    floor_ms = 1e3 * args.exposure + round_trip_ms
+    print(f"acquire put with completion at exposure {1e3 * args.exposure:g} ms "
+          f"(median of {args.triggers}): {acquire_ms:.2f} ms; floor (exposure + scalar "
+          f"put round trip {round_trip_ms:.2f} ms) {floor_ms:.2f} ms: "
+          f"{acquire_ms / floor_ms:.2f}x")
 
 
 if __name__ == "__main__":

@@ -24,14 +24,21 @@ and columns it reaches), drawn by :func:`simbeamline_iocs.poisson.poisson_counts
 in the normal limit with its Poisson corrections (statistically indistinguishable
 from an exact draw; tests/test_frame_statistics.py). The normal deviates (Box-Muller,
 about 2.5 ms of 4.5 for 480 x 640) do not depend on the beam: a camera draws each
-frame's during its exposure (the next frame's right after the last), so an
-acquisition ends about 2 ms after its exposure.
+frame's during its exposure (the next frame's right after the last).
+
+A frame shows the beam at the midpoint of its exposure (motor positions, current,
+shutter, sample): for a spot moving at constant speed that is the centroid of the
+smeared spot a real exposure records, and for a decaying current its mean over the
+exposure (to second order). It is drawn during the exposure's second half, so an
+acquisition of more than twice a frame's drawing time (1.5 to 3 ms for 480 x 640)
+ends with its exposure.
 
 PVs of one camera (prefix ``sim:spot:`` or ``sim:dot:``):
     exp            exposure time (s), default 1; must be positive, finite and at
                    most MAX_EXPOSURE (3600 s)
     acquire        put 1 with completion: returns after the exposure, once the new
-                   frame is in ``image``, ``sum`` and ``frame_counter``; reads 1
+                   frame (the beam at mid-exposure) is in ``image``, ``sum`` and
+                   ``frame_counter``; reads 1
                    while acquiring, 0 otherwise; acquisitions are serialised.
                    Put 0 during an acquisition to abort it: its put fails
                    ("aborted"), no frame is taken
@@ -318,7 +325,8 @@ class SpotCamera(PVGroup):
 
     @acquire.putter
     async def acquire(self, instance, value):
-        """Expose, then compute the frame from the beam at that moment and publish it."""
+        """Expose; the frame is drawn from the beam at the exposure's midpoint, during
+        its second half, and published when the exposure ends."""
         if not value:
             self._abort.set()                   # abort the acquisition in progress
             return 0
@@ -330,16 +338,23 @@ class SpotCamera(PVGroup):
             if self._normals is None:           # drawn during the exposure
                 self._draw_normals(loop)
             exposure = self.exp.value
-            if await CLOCK.wait(None if self.hang else exposure, self._abort):
+            end = CLOCK.now() + exposure
+            half = None if self.hang else exposure / 2      # a hung camera: for ever
+            aborted = await CLOCK.wait(half, self._abort)
+            drawing = None
+            if not aborted:                     # the beam at mid-exposure
+                drawing = asyncio.ensure_future(
+                    self._draw_frame(loop, exposure, self.beam_state()))
+                # to the exposure's end (a timer's lateness in the first half not added)
+                aborted = await CLOCK.wait(end - CLOCK.now(), self._abort)
+            if aborted:
+                if drawing is not None:
+                    await drawing               # its deviates are spent: draw new ones
+                    self._draw_normals(loop)
                 await instance.write(0, verify_value=False)
                 raise RuntimeError(f"{instance.pvname}: acquisition aborted before the "
                                    "exposure ended; no frame was taken")
-            state = self.beam_state()           # the beam now, after the exposure
-            normals, self._normals = await self._normals, None   # each used once
-            frame = await loop.run_in_executor(
-                None, functools.partial(spot_frame, self.rng, self.shape, state.x, state.y,
-                                        exposure, state.current, state.shutter_open,
-                                        state.sample_in, normals=normals))
+            frame = await drawing
             await self.image.write(frame.ravel())
             await self.sum.write(float(frame.sum(dtype=np.int64)))
             await self.frame_counter.write(self.frame_counter.value + 1)
@@ -347,6 +362,15 @@ class SpotCamera(PVGroup):
             # during the next exposure (most of a frame's cost)
             self._draw_normals(loop)
         return 0
+
+    async def _draw_frame(self, loop, exposure: float, state: BeamState) -> np.ndarray:
+        """A frame of *exposure* s of the beam in *state*, drawn in a worker thread
+        from the deviates drawn ahead (each set used once)."""
+        normals, self._normals = await self._normals, None
+        return await loop.run_in_executor(
+            None, functools.partial(spot_frame, self.rng, self.shape, state.x, state.y,
+                                    exposure, state.current, state.shutter_open,
+                                    state.sample_in, normals=normals))
 
     def _draw_normals(self, loop) -> None:
         """Start drawing a frame's normal deviates in a worker thread (``self._normals``)."""

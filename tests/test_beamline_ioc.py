@@ -435,6 +435,26 @@ def test_frames_are_fresh_not_free_running(centred, spotx, camera):
     assert centroid(second - BACKGROUND)[0] == pytest.approx(220, abs=3)
 
 
+def test_a_frame_shows_the_beam_at_mid_exposure(centred, spotx, camera):
+    """A spot crossing the field at constant speed during the whole exposure is seen
+    where it was halfway through (the centroid of the smeared spot a real exposure
+    records), not where it started or ended."""
+    spotx.move(-100, wait=True, timeout=TIMEOUT)
+    camera.exposure.put(4.0, wait=True)
+    speed = spotx.velocity.get()
+    try:
+        spotx.velocity.put(50.0, wait=True)           # -100 -> 100: 4 s, the exposure
+        moving = spotx.move(100, wait=False)
+        frame = camera.frame()
+        moving.wait(TIMEOUT)
+    finally:
+        spotx.velocity.put(speed, wait=True)
+    column, _ = centroid(frame - BACKGROUND)
+    # mid-exposure: x near 0 (column 320); the start or the end would give x = -100
+    # or 100 (columns 420 or 220); the acquisition starts a few CA round trips late
+    assert column == pytest.approx(320, abs=25), column
+
+
 @pytest.mark.parametrize("camera_name", ["spot", "dot"])
 @pytest.mark.parametrize("bad", [-1.0, 0.0, math.nan, math.inf, -math.inf])
 def test_bad_exposures_are_refused(beamline, camera_name, bad):

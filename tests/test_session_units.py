@@ -325,3 +325,29 @@ def test_the_session_run_engine_records_ophyd_async_without_importing_it(tmp_pat
                             timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["Device"]
+
+
+def test_the_session_devices_import_ophyd_without_setuptools(tmp_path):
+    """ophyd imports epicscorelibs.path, whose setuptools_dso package imports setuptools
+    and pkg_resources (0.24 s): the session's devices import ophyd without them, pyepics
+    gets the same libca a plain ophyd import gives it, and setuptools_dso is the real
+    package for whoever imports it later (a fresh process: nothing imported it before)."""
+    import subprocess
+    import sys
+
+    plain = subprocess.run([sys.executable, "-c", "import ophyd, os\n"
+                            "print(os.environ['PYEPICS_LIBCA'])"],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    code = ("import os, sys\n"
+            "import simbeamline.devices.cameras\n"
+            "print('setuptools' in sys.modules, 'pkg_resources' in sys.modules)\n"
+            "import epics\n"
+            "print(epics.ca.find_libca() == os.environ['PYEPICS_LIBCA'])\n"
+            "print(os.environ['PYEPICS_LIBCA'])\n"
+            "import setuptools_dso\n"
+            "print(hasattr(setuptools_dso, 'DSO'))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "True", plain.stdout.strip(), "True"]

@@ -29,39 +29,15 @@ on different CA ports (a class) never collide.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import sys
-import types
 
 import numpy as np
 
+from ..epics_libraries import import_without_setuptools
 
-def _import_p4p_without_setuptools() -> None:
-    """Import p4p without importing setuptools: 0.15 s instead of 0.6 s, a third of
-    the IOC's start. p4p (through ``epicscorelibs.path`` and ``pvxslibs.path``) needs
-    two functions of ``setuptools_dso.runtime``, but importing that module runs the
-    ``setuptools_dso`` package's ``__init__``, which imports setuptools, pkg_resources
-    and Cython's compiler for building extensions. While p4p is imported, the package
-    is a bare stand-in holding just those two; then the real package is importable
-    again as usual (its ``runtime`` module is the one already loaded)."""
-    if "p4p" in sys.modules or "setuptools_dso" in sys.modules:
-        return
-    spec = importlib.util.find_spec("setuptools_dso")
-    if spec is None or not spec.submodule_search_locations:
-        return
-    stand_in = types.ModuleType("setuptools_dso")
-    stand_in.__path__ = list(spec.submodule_search_locations)
-    sys.modules["setuptools_dso"] = stand_in
-    try:
-        from setuptools_dso import runtime
-        stand_in.dylink_prepare_dso, stand_in.find_dso = runtime.dylink_prepare_dso, runtime.find_dso
-        import p4p  # noqa: F401  (loads the EPICS libraries through the stand-in)
-    finally:
-        del sys.modules["setuptools_dso"]
-
-
-_import_p4p_without_setuptools()
+if "p4p" not in sys.modules:    # 0.15 s instead of 0.6 s, a third of the IOC's start
+    import_without_setuptools("p4p")
 
 from p4p.nt import NTNDArray  # noqa: E402
 from p4p.server import Server  # noqa: E402

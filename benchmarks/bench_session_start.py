@@ -1,6 +1,8 @@
-"""A session's start-up and memory, with the RunEngine built as bluesky ships it
-(baseline) and as the session builds it (``simbeamline.session.new_run_engine``,
-which records ophyd-async's version without importing it).
+"""A session's start-up and memory, with the libraries imported and the RunEngine
+built as they ship (baseline) and as the session does it: ophyd and databroker
+imported without setuptools (:mod:`simbeamline.lean_imports`) and a RunEngine that
+records ophyd-async's version without importing it
+(``simbeamline.session.new_run_engine``).
 
     python benchmarks/bench_session_start.py --repeat 5
 
@@ -21,6 +23,9 @@ import sys
 CHILD = r"""
 import resource, sys, time
 t = time.perf_counter()
+if sys.argv[1] == "shipped":
+    import ophyd                   # epicscorelibs.path through the real setuptools_dso
+    import databroker              # intake's distutils through setuptools' own
 import simbeamline.session as session
 if sys.argv[1] == "shipped":
     from bluesky import RunEngine
@@ -45,7 +50,7 @@ def main() -> None:
     med = {case: (statistics.median(t for t, _ in r), statistics.median(m for _, m in r))
            for case, r in results.items()}
     for case, (seconds, mb) in med.items():
-        print(f"{case:8s} RunEngine: session built in {seconds:.2f} s, peak RSS {mb:.0f} MB")
+        print(f"{case:8s}: session built in {seconds:.2f} s, peak RSS {mb:.0f} MB")
     print(f"ratio session / shipped: time {med['session'][0] / med['shipped'][0]:.2f}x, "
           f"memory {med['session'][1] / med['shipped'][1]:.2f}x")
 

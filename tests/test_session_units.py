@@ -327,11 +327,12 @@ def test_the_session_run_engine_records_ophyd_async_without_importing_it(tmp_pat
     assert result.stdout.split() == ["Device"]
 
 
-def test_the_session_devices_import_ophyd_without_setuptools(tmp_path):
-    """ophyd imports epicscorelibs.path, whose setuptools_dso package imports setuptools
-    and pkg_resources (0.24 s): the session's devices import ophyd without them, pyepics
-    gets the same libca a plain ophyd import gives it, and setuptools_dso is the real
-    package for whoever imports it later (a fresh process: nothing imported it before)."""
+def test_a_session_imports_its_libraries_without_setuptools(tmp_path):
+    """ophyd (through epicscorelibs.path's setuptools_dso) and databroker (through
+    intake's distutils.version) would each import setuptools and pkg_resources: the
+    session's modules import them without, pyepics gets the same libca a plain ophyd
+    import gives it, intake gets a working LooseVersion, and setuptools_dso and
+    setuptools import as usual afterwards (a fresh process: nothing imported before)."""
     import subprocess
     import sys
 
@@ -340,14 +341,17 @@ def test_the_session_devices_import_ophyd_without_setuptools(tmp_path):
                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert plain.returncode == 0, plain.stderr
     code = ("import os, sys\n"
-            "import simbeamline.devices.cameras\n"
+            "import simbeamline.session, simbeamline.devices.cameras, simbeamline.catalog.store\n"
             "print('setuptools' in sys.modules, 'pkg_resources' in sys.modules)\n"
+            "from intake.container.dataframe import LooseVersion\n"
+            "print(LooseVersion('1.10') > LooseVersion('1.9'))\n"
             "import epics\n"
             "print(epics.ca.find_libca() == os.environ['PYEPICS_LIBCA'])\n"
             "print(os.environ['PYEPICS_LIBCA'])\n"
-            "import setuptools_dso\n"
-            "print(hasattr(setuptools_dso, 'DSO'))\n")
+            "import setuptools_dso, setuptools\n"
+            "print(hasattr(setuptools_dso, 'DSO'), hasattr(setuptools, 'setup'))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "False", "True", plain.stdout.strip(), "True"]
+    assert result.stdout.split() == ["False", "False", "True", "True",
+                                     plain.stdout.strip(), "True", "True"]

@@ -12,16 +12,19 @@ also through the intake YAML shipped in ``simbeamline/catalog/intake``.
 
 from __future__ import annotations
 
-import databroker  # noqa: F401  first: importing it loads our YAML, which imports catalog.driver
+from ..lean_imports import databroker_without_setuptools
 
-from .driver import (  # noqa: F401  (the catalog's public API)
+# first: importing databroker loads our YAML, which imports catalog.driver
+databroker_without_setuptools()
+
+from .driver import (  # noqa: E402,F401  (the catalog's public API)
     BeamlineBroker, BeamlineCatalog, FrameFileMissing, UnknownFieldError, check_fields,
 )
-from .paths import (  # noqa: F401
+from .paths import (  # noqa: E402,F401
     SHIPPED_NAME, CatalogDirError, catalog_dir, check_writable, frames_dir,
     register_with_intake,
 )
-from ..control.config import BeamlineConfig
+from ..control.config import BeamlineConfig  # noqa: E402
 
 
 def open_catalog(config: BeamlineConfig) -> BeamlineCatalog:

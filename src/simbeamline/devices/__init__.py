@@ -5,17 +5,10 @@
 - :mod:`.beamline`: :func:`~.beamline.build_beamline`, the one place devices are created
   and connected.
 
-Before ophyd is imported, ``epicscorelibs.path.pyepics`` (which ophyd imports to give
-pyepics epicscorelibs' libca) is imported without setuptools
-(:mod:`simbeamline_iocs.epics_libraries`): 0.24 s less of every session's start.
+Before ophyd is imported, what it needs of epicscorelibs is imported without
+setuptools (:mod:`simbeamline.lean_imports`).
 """
 
-import sys
+from ..lean_imports import ophyd_without_setuptools
 
-from simbeamline_iocs.epics_libraries import import_without_setuptools
-
-if "epics.ca" not in sys.modules:       # as ophyd does: only before pyepics loads libca
-    try:
-        import_without_setuptools("epicscorelibs.path.pyepics")
-    except ImportError:                 # no epicscorelibs: pyepics uses its own libca
-        pass
+ophyd_without_setuptools()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import pytest
 from caproto import AlarmSeverity, ErrorResponseReceived
@@ -107,6 +108,38 @@ def test_acquire_0_aborts_a_long_exposure(beamline):
     assert read(f"{p}spot:frame_counter")[0] == before          # no frame: aborted
     assert read(f"{p}spot:acquire")[0] == 0
     acquire_one(p)
+
+
+def test_acquire_0_in_the_second_half_of_an_exposure_takes_no_frame(beamline):
+    """An abort while the frame is being drawn (the exposure's second half) still
+    fails the put and publishes nothing; the next acquisition gets a frame."""
+    import epics   # caproto's sync client is not for threads
+
+    p = beamline.prefix
+    put(f"{p}spot:exp", 4.0)
+    before, _ = read(f"{p}spot:frame_counter")
+    acquire = epics.get_pv(f"{p}spot:acquire", form="native")
+    assert acquire.wait_for_connection(30)
+    finished = threading.Event()
+    outcome = {}
+
+    def acquisition():
+        outcome["started"] = time.monotonic()
+        try:
+            acquire.put(1, wait=True, timeout=60)
+        finally:
+            outcome["ended"] = time.monotonic()
+            finished.set()
+
+    threading.Thread(target=acquisition, daemon=True).start()
+    wait_for(lambda: read(f"{p}spot:acquire")[0] == 1, 30, "the acquisition to start")
+    time.sleep(2.8)          # the moment of the abort, 2.8 s into the 4 s exposure
+    put(f"{p}spot:acquire", 0)
+    assert finished.wait(60), "acquire=0 did not end the acquisition"
+    assert outcome["ended"] - outcome["started"] < 4.0, "the abort came after the exposure"
+    assert read(f"{p}spot:frame_counter")[0] == before          # no frame: aborted
+    assert read(f"{p}spot:acquire")[0] == 0
+    acquire_one(p)                                              # fresh deviates drawn
 
 
 def test_mv_of_a_refused_exposure_fails_clearly_and_the_next_mv_works(beamline,

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 from waiting import wait_for
@@ -70,11 +71,24 @@ def test_ten_sessions_started_at_once_all_connect(beamline, tmp_path):
             proc.kill() if proc.poll() is None else None
             out.close(), err.close()
     failed = [f"exit {code}:\n{stderr[-2000:]}" for code, _, stderr in results if code != 0]
-    assert not failed, f"{len(failed)} of {SESSIONS} sessions failed:\n" + "\n".join(failed)
-    for _, stdout, stderr in results:
+    failed += [f"a session's state: {stdout.strip()[-500:]}" for code, stdout, _ in results
+               if code == 0 and not connected(stdout)]
+    failed += [f"repeater complaint:\n{stderr[-2000:]}" for _, _, stderr in results
+               if any(text in stderr for text in REPEATER_COMPLAINTS)]
+    if failed:
+        # said in the warnings summary too: an xfail's own message is not shown
+        message = f"{len(failed)} of {SESSIONS} sessions failed:\n" + "\n".join(failed)
+        warnings.warn(message)
+        raise AssertionError(message)
+
+
+def connected(stdout: str) -> bool:
+    """Whether a session's last line says it read the ring current and connected."""
+    try:
         state = json.loads(stdout.strip().splitlines()[-1])
-        assert 300 < state["current"] < 700 and state["spot"] and state["motor"]
-        assert not any(text in stderr for text in REPEATER_COMPLAINTS), stderr
+    except (IndexError, ValueError):
+        return False
+    return 300 < state["current"] < 700 and state["spot"] and state["motor"]
 
 
 def test_connect_tells_a_failed_connection_from_a_down_ioc(beamline):

@@ -306,13 +306,22 @@ def test_a_point_read_without_beam_is_retaken_when_the_beam_is_back_before_the_h
     assert len(_events(docs, "resume")) == 1
 
 
+def fresh_process_output(code: str, cwd) -> list[str]:
+    """The words *code* prints in a fresh interpreter (nothing imported before it),
+    which must exit 0."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 def test_the_session_run_engine_records_ophyd_async_without_importing_it(tmp_path):
     """bluesky's RunEngine imports ophyd_async only for its version: the session's
     RunEngine records the same version, leaves the package unimported, and a later
     import gets the real package (a fresh process: nothing imported it before)."""
-    import subprocess
-    import sys
-
     code = ("import sys\n"
             "from importlib import metadata\n"
             "from simbeamline.session import new_run_engine\n"
@@ -321,10 +330,7 @@ def test_the_session_run_engine_records_ophyd_async_without_importing_it(tmp_pat
             "assert not any(m.startswith('ophyd_async') for m in sys.modules), sys.modules\n"
             "import ophyd_async.core\n"
             "print(ophyd_async.core.Device.__name__)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["Device"]
+    assert fresh_process_output(code, tmp_path) == ["Device"]
 
 
 def test_a_session_imports_its_libraries_without_setuptools(tmp_path):
@@ -333,13 +339,8 @@ def test_a_session_imports_its_libraries_without_setuptools(tmp_path):
     session's modules import them without, pyepics gets the same libca a plain ophyd
     import gives it, intake gets a working LooseVersion, and setuptools_dso and
     setuptools import as usual afterwards (a fresh process: nothing imported before)."""
-    import subprocess
-    import sys
-
-    plain = subprocess.run([sys.executable, "-c", "import ophyd, os\n"
-                            "print(os.environ['PYEPICS_LIBCA'])"],
-                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert plain.returncode == 0, plain.stderr
+    libca, = fresh_process_output("import ophyd, os\nprint(os.environ['PYEPICS_LIBCA'])",
+                                  tmp_path)
     code = ("import os, sys\n"
             "import simbeamline.session, simbeamline.devices.cameras, simbeamline.catalog.store\n"
             "print('setuptools' in sys.modules, 'pkg_resources' in sys.modules)\n"
@@ -350,8 +351,5 @@ def test_a_session_imports_its_libraries_without_setuptools(tmp_path):
             "print(os.environ['PYEPICS_LIBCA'])\n"
             "import setuptools_dso, setuptools\n"
             "print(hasattr(setuptools_dso, 'DSO'), hasattr(setuptools, 'setup'))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "False", "True", "True",
-                                     plain.stdout.strip(), "True", "True"]
+    assert fresh_process_output(code, tmp_path) == ["False", "False", "True", "True",
+                                                    libca, "True", "True"]

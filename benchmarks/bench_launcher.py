@@ -7,7 +7,9 @@ Measured in the same run, interleaved, each `--repeat` times (medians):
   caproto's own example `python -m caproto.ioc_examples.mini_beamline` and waiting for
   its `mini:current` to answer (the same probe), and against spawning the project's
   two IOC processes bare (no supervisord, no command line, no repeater) until both
-  answer: the launcher's own cost;
+  answer: the launcher's own cost; and against mini_beamline started by supervisord
+  (a configuration holding that one program, no command line), until it answers: the
+  least any IOC launched by supervisord costs, whatever the IOC;
 - stop: `simbeamline stop` (until supervisord and every program have exited), against
   the same two IOC processes run bare (no supervisord) and killed by SIGTERM, until both
   have exited;
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -55,6 +58,65 @@ def time_mini_beamline(port: int) -> float:
     finally:
         proc.terminate()
         proc.wait()
+
+
+SUPERVISED_MINI = """\
+[unix_http_server]
+file={run}/supervisor.sock
+[supervisord]
+logfile={run}/supervisord.log
+pidfile={run}/supervisord.pid
+directory={run}
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[program:mini]
+command={python} -m caproto.ioc_examples.mini_beamline --interfaces 127.0.0.9
+environment=EPICS_CA_SERVER_PORT="{port}",EPICS_CAS_AUTO_BEACON_ADDR_LIST="NO",EPICS_CAS_BEACON_ADDR_LIST="127.255.255.255"
+startsecs=0
+stopasgroup=true
+killasgroup=true
+"""
+
+
+def answers_on(path: Path) -> bool:
+    """Whether a unix socket at *path* accepts a connection."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def time_supervised_mini(port: int, run: Path) -> float:
+    """supervisord started as the launcher starts it (``python -m supervisor.supervisord``,
+    daemonizing, then asked on its socket until it answers) with mini_beamline its one
+    program; seconds until mini:current answers. supervisord is then shut down (SIGTERM)
+    and waited for.
+
+    The asking matters: supervisord's loop waits up to a second for an event on its
+    sockets before it starts its programs, and the launcher's first request is that event.
+    """
+    run.mkdir(parents=True, exist_ok=True)
+    conf = run / "supervisord.conf"
+    conf.write_text(SUPERVISED_MINI.format(run=run, python=sys.executable, port=port))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True)
+    try:
+        while not answers_on(run / "supervisor.sock"):
+            time.sleep(launcher.POLL)  # as the launcher polls supervisord's socket
+        wait_answering({"mini": ca_probe.Channel("mini:current", "127.0.0.9", port)},
+                       "mini_beamline under supervisord")
+        return time.perf_counter() - t0
+    finally:
+        pid = int((run / "supervisord.pid").read_text())
+        os.kill(pid, signal.SIGTERM)
+        while True:  # supervisord is not our child (it daemonized): wait for its pid to go
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
 
 
 def cli(config: BeamlineConfig, *args: str) -> float:
@@ -118,9 +180,12 @@ def main() -> None:
         ca_env.apply_client_env(config)
         rows = {"mini_beamline spawn to answering": [], "`simbeamline start`": [],
                 "the same IOCs spawned bare, to answering": [],
+                "mini_beamline under supervisord, to answering": [],
                 "bare IOCs killed by SIGTERM": [], "`simbeamline stop`": []}
         for i in range(args.repeat):
             rows["mini_beamline spawn to answering"].append(time_mini_beamline(args.port + 2))
+            rows["mini_beamline under supervisord, to answering"].append(
+                time_supervised_mini(args.port + 2, Path(tmp) / "mini_run"))
             rows["`simbeamline start`"].append(cli(config, "start"))
             rows["`simbeamline stop`"].append(cli(config, "stop"))
             spawned, killed = time_bare(config)
@@ -136,6 +201,10 @@ def main() -> None:
               f"{med['`simbeamline start`'] / med['mini_beamline spawn to answering']:.2f}x")
         print(f"  start ratio (simbeamline / the same IOCs bare): "
               f"{med['`simbeamline start`'] / med['the same IOCs spawned bare, to answering']:.2f}x")
+        print(f"  mini_beamline under supervisord / mini_beamline (the floor of any supervised IOC): "
+              f"{med['mini_beamline under supervisord, to answering'] / med['mini_beamline spawn to answering']:.2f}x")
+        print(f"  start ratio (simbeamline / mini_beamline under supervisord): "
+              f"{med['`simbeamline start`'] / med['mini_beamline under supervisord, to answering']:.2f}x")
         print(f"  stop ratio (simbeamline / SIGTERM): "
               f"{med['`simbeamline stop`'] / med['bare IOCs killed by SIGTERM']:.2f}x")
         if args.students:

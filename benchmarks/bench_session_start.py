@@ -1,14 +1,16 @@
-"""A session's start-up and memory, with the libraries imported and the RunEngine
-built as they ship (baseline) and as the session does it: ophyd and databroker
-imported without setuptools (:mod:`simbeamline.lean_imports`) and a RunEngine that
-records ophyd-async's version without importing it
-(``simbeamline.session.new_run_engine``).
+"""A session's start-up and memory, with the libraries imported, the RunEngine
+built and the garbage collector run as they ship (baseline) and as the session does
+it: ophyd and databroker imported without setuptools (:mod:`simbeamline.lean_imports`),
+a RunEngine that records ophyd-async's version without importing it
+(``simbeamline.session.new_run_engine``) and the session built with the cyclic
+garbage collector held off, then frozen (:mod:`simbeamline_iocs.heap`). A third case,
+the session with the collector as Python runs it, shows that last part alone.
 
     python benchmarks/bench_session_start.py --repeat 5
 
 Each case is a fresh interpreter that imports the session and runs ``build_session``
 (no ADSim, table and plots on, as the classroom's students do) against the running
-beamline of the environment's configuration; the two cases alternate. Printed: the
+beamline of the environment's configuration; the cases alternate. Printed: the
 median wall time from the first import to the session built, and the peak resident
 size, for each, and their ratios. The IOCs must be running (``simbeamline start``).
 """
@@ -21,7 +23,7 @@ import subprocess
 import sys
 
 CHILD = r"""
-import resource, sys, time
+import contextlib, resource, sys, time
 t = time.perf_counter()
 if sys.argv[1] == "shipped":
     import ophyd                   # epicscorelibs.path through the real setuptools_dso
@@ -30,6 +32,8 @@ import simbeamline.session as session
 if sys.argv[1] == "shipped":
     from bluesky import RunEngine
     session.new_run_engine = lambda: RunEngine({})
+if sys.argv[1] in ("shipped", "collector"):
+    session.hold_collector = contextlib.nullcontext
 session.build_session(adsim=False, table_and_plots=True)
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
@@ -39,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    results: dict[str, list[tuple[float, float]]] = {"shipped": [], "session": []}
+    results: dict[str, list[tuple[float, float]]] = {"shipped": [], "collector": [], "session": []}
     for n in range(args.repeat):
         for case in results:
             out = subprocess.run([sys.executable, "-c", CHILD, case], capture_output=True,
@@ -53,6 +57,9 @@ def main() -> None:
         print(f"{case:8s}: session built in {seconds:.2f} s, peak RSS {mb:.0f} MB")
     print(f"ratio session / shipped: time {med['session'][0] / med['shipped'][0]:.2f}x, "
           f"memory {med['session'][1] / med['shipped'][1]:.2f}x")
+    print(f"ratio session / the same with the collector as Python runs it: time "
+          f"{med['session'][0] / med['collector'][0]:.2f}x, "
+          f"memory {med['session'][1] / med['collector'][1]:.2f}x")
 
 
 if __name__ == "__main__":

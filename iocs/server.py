@@ -24,6 +24,7 @@ import caproto as ca
 from caproto.server import template_arg_parser
 
 from .clock import CLOCK, scale_from_env
+from .heap import hold_collector
 from .logs import bound_log_records
 from .names import check_prefix
 
@@ -178,7 +179,8 @@ def serve(group_class, *, default_prefix: str, prefix_env: str, description: str
         CLOCK.set_scale(scale_from_env())
     except ValueError as exc:
         sys.exit(f"error: {exc}")
-    group = group_class(**ioc_options, **(group_kwargs or {}), **extra)
+    with hold_collector():   # see .heap: the build without the collector
+        group = group_class(**ioc_options, **(group_kwargs or {}), **extra)
     interfaces = run_options.get("interfaces") or ["127.0.0.1"]
     port = int(ca.get_environment_variables()["EPICS_CA_SERVER_PORT"])
 

@@ -70,20 +70,23 @@ def new_run_engine():
             del sys.modules["ophyd_async"]
 
 
-def run_engine(db, *, progress: bool = True, table_and_plots: bool = True, config=None):
-    """A RunEngine that stores every document in *db* (and in *config*'s Tiled server,
-    if it has one: :mod:`simbeamline.catalog.tiled`), continues *db*'s scan_id,
+def run_engine(catalog, *, progress: bool = True, table_and_plots: bool = True, config=None):
+    """A RunEngine that stores every document in *catalog* (its
+    :class:`~simbeamline.catalog.index.RunIndex`, or its ``db`` or ``cat``) and in
+    *config*'s Tiled server, if it has one (:mod:`simbeamline.catalog.tiled`), continues
+    the catalog's scan_id,
     shows a LiveTable/LivePlot/grid picture (a BestEffortCallback whose redraws are
     paced so they never cost more than the plan: simbeamline.liveplots) and a
     progress bar on moves. Returns ``(RE, bec)``."""
     from bluesky.utils import ProgressBarManager
 
-    from .catalog.store import record_runs
+    from .catalog.index import RunIndex
+    from .catalog.recording import record_runs
     from .catalog.tiled import record_runs_in_tiled
     from .liveplots import SessionCallback
 
     RE = new_run_engine()
-    record_runs(RE, db)
+    record_runs(RE, catalog if isinstance(catalog, RunIndex) else getattr(catalog, "v2", catalog).index)
     record_runs_in_tiled(RE, config)
     bec = SessionCallback()
     if not table_and_plots:
@@ -150,13 +153,24 @@ def offline_session(config: BeamlineConfig, *, table_and_plots: bool = True,
                     move_progress: bool = True) -> dict:
     """The session without devices: ``RE``, ``bec``, ``db``, ``cat`` and the tools, for
     browsing stored runs (or running plans of simulated devices) while the IOCs are down.
-    Raises CatalogDirError."""
-    from .catalog.store import open_db
+    Raises CatalogDirError.
 
-    db = open_db(config)
-    RE, bec = run_engine(db, progress=move_progress, table_and_plots=table_and_plots,
+    ``db`` and ``cat`` import databroker, and open the catalog, when first used
+    (:mod:`simbeamline.catalog.on_first_use`); the RunEngine records into the catalog
+    from the first run without them (:mod:`simbeamline.catalog.recording`)."""
+    from .catalog.on_first_use import OnFirstUse
+    from .catalog.recording import open_index
+
+    def open_db():
+        from .catalog.store import open_db
+
+        return open_db(config)
+
+    index = open_index(config)
+    db = OnFirstUse(open_db)
+    RE, bec = run_engine(index, progress=move_progress, table_and_plots=table_and_plots,
                          config=config)
-    return dict(_tools(), RE=RE, bec=bec, db=db, cat=db.v2, config=config)
+    return dict(_tools(), RE=RE, bec=bec, db=db, cat=OnFirstUse(lambda: db.v2), config=config)
 
 
 def session_namespace(config: BeamlineConfig | None = None) -> dict:

@@ -1,7 +1,10 @@
 """Runs: where they are written, found and read back.
 
-- :mod:`.store`: the persistent databroker catalog of a beamline (open it, continue its
-  scan_id, record a RunEngine's runs into it);
+- :mod:`.store`: the persistent databroker catalog of a beamline (open it, record a
+  RunEngine's runs into it);
+- :mod:`.recording`: a RunEngine's runs recorded through the index, scan_ids continued,
+  without databroker (what a session does from its first plan);
+- :mod:`.on_first_use`: the session's ``db`` and ``cat``, opened at their first use;
 - :mod:`.writer`: a run's documents into its run file, and its start and stop into the index;
 - :mod:`.index`: the SQLite index beside the run files (lookups, scan_ids across processes);
 - :mod:`.runfile`: one run file read back whatever its state (complete, cut short, damaged);

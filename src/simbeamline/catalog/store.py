@@ -25,6 +25,7 @@ from .paths import (  # noqa: E402,F401
     register_with_intake,
 )
 from ..control.config import BeamlineConfig  # noqa: E402
+from . import recording  # noqa: E402
 
 
 def open_catalog(config: BeamlineConfig) -> BeamlineCatalog:
@@ -39,34 +40,7 @@ def open_db(config: BeamlineConfig) -> BeamlineBroker:
     return open_catalog(config).v1
 
 
-def last_scan_id(catalog) -> int:
-    """The highest scan_id of *catalog*'s runs (0 if it has none)."""
-    return getattr(catalog, "v2", catalog).index.highest_scan_id()
-
-
-class CatalogScanIds:
-    """A RunEngine's ``scan_id_source`` that takes each scan_id from the catalog's index:
-    one more than any run of the catalog, whichever process wrote it, so sessions counting
-    into one catalog at once never share a scan_id.
-
-    A scan_id the user sets (``RE.md['scan_id'] = 100``) is honoured: the next one is
-    above it. One handed out to a run that could not be recorded is given back.
-    """
-
-    def __init__(self, catalog, last: int):
-        self._catalog = catalog
-        self._last = last
-
-    def __call__(self, md) -> int:
-        asked = int(md.get("scan_id") or 0)
-        # RE.md keeps the last scan_id handed out, even one given back: not a floor then
-        self._last = self._catalog.allocate_scan_id(0 if asked == self._last else asked)
-        return self._last
-
-
 def record_runs(RE, db) -> None:
-    """Store every document *RE* emits in *db*, its scan_ids allocated by the catalog."""
-    last = last_scan_id(db)
-    RE.md["scan_id"] = last
-    RE.scan_id_source = CatalogScanIds(getattr(db, "v2", db), last)
-    RE.subscribe(db.insert)
+    """Store every document *RE* emits in *db*'s catalog (a Broker or a catalog), its
+    scan_ids allocated by the catalog's index (:func:`.recording.record_runs`)."""
+    recording.record_runs(RE, getattr(db, "v2", db).index)

@@ -1,7 +1,7 @@
 """Recording a RunEngine's documents into the catalog: one run file each, and the index.
 
-:class:`CatalogWriter` is what ``db.insert`` calls (the RunEngine's subscription, see
-:func:`simbeamline.catalog.store.record_runs`). It writes the same file suitcase-msgpack
+:class:`CatalogWriter` is what ``db.insert`` and a session's RunEngine call (see
+:func:`simbeamline.catalog.recording.record_runs`). It writes the same file suitcase-msgpack
 writes (``<uid>.msgpack``, events and datums as pages), flushed after each document so
 that a crashed session leaves every document before the crash readable, and records
 the run's start and stop in the catalog's :class:`~.index.RunIndex`: recording a run

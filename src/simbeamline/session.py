@@ -80,13 +80,12 @@ def run_engine(catalog, *, progress: bool = True, table_and_plots: bool = True, 
     progress bar on moves. Returns ``(RE, bec)``."""
     from bluesky.utils import ProgressBarManager
 
-    from .catalog.index import RunIndex
     from .catalog.recording import record_runs
     from .catalog.tiled import record_runs_in_tiled
     from .liveplots import SessionCallback
 
     RE = new_run_engine()
-    record_runs(RE, catalog if isinstance(catalog, RunIndex) else getattr(catalog, "v2", catalog).index)
+    record_runs(RE, catalog)
     record_runs_in_tiled(RE, config)
     bec = SessionCallback()
     if not table_and_plots:
@@ -121,7 +120,8 @@ def build_session(config: BeamlineConfig | None = None, *, adsim: bool | None = 
     ring-current and shutter-interlock suspenders (:mod:`simbeamline.suspenders`).
     Every run records the simulation clock's ``time_scale``. Built with Python's
     cyclic garbage collector held off, then frozen (:mod:`simbeamline_iocs.heap`):
-    a fifth of the start-up was the collector walking the libraries and devices.
+    an eighth to a fifth of the start-up was the collector walking the libraries
+    and devices.
     """
     with hold_collector():
         return _build_session(config, adsim=adsim, table_and_plots=table_and_plots,

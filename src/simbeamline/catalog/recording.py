@@ -48,9 +48,18 @@ class CatalogScanIds:
         return self._last
 
 
-def record_runs(RE, index: RunIndex) -> None:
-    """Store every document *RE* emits in the catalog of *index*, its scan_ids allocated
-    by the index (continuing the catalog's highest)."""
+def index_of(catalog) -> RunIndex:
+    """The :class:`~.index.RunIndex` of *catalog*: the index itself, a catalog (``cat``)
+    or its v1 Broker (``db``)."""
+    if isinstance(catalog, RunIndex):
+        return catalog
+    return getattr(catalog, "v2", catalog).index
+
+
+def record_runs(RE, catalog) -> None:
+    """Store every document *RE* emits in *catalog* (a :class:`~.index.RunIndex`, ``cat``
+    or ``db``), its scan_ids allocated by the catalog's index (continuing its highest)."""
+    index = index_of(catalog)
     last = index.highest_scan_id()
     RE.md["scan_id"] = last
     RE.scan_id_source = CatalogScanIds(index, last)

@@ -25,7 +25,7 @@ from .paths import (  # noqa: E402,F401
     register_with_intake,
 )
 from ..control.config import BeamlineConfig  # noqa: E402
-from . import recording  # noqa: E402
+from .recording import record_runs  # noqa: E402,F401  (RE.subscribe through the index)
 
 
 def open_catalog(config: BeamlineConfig) -> BeamlineCatalog:
@@ -38,9 +38,3 @@ def open_catalog(config: BeamlineConfig) -> BeamlineCatalog:
 def open_db(config: BeamlineConfig) -> BeamlineBroker:
     """The v1 ``Broker`` (``db``) of *config*'s catalog; ``db.v2`` is the v2 catalog."""
     return open_catalog(config).v1
-
-
-def record_runs(RE, db) -> None:
-    """Store every document *RE* emits in *db*'s catalog (a Broker or a catalog), its
-    scan_ids allocated by the catalog's index (:func:`.recording.record_runs`)."""
-    recording.record_runs(RE, getattr(db, "v2", db).index)

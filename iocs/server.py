@@ -220,6 +220,19 @@ def _end_within_grace() -> None:
     timer.start()
 
 
+def _end_on_sigint() -> None:
+    """Let SIGINT end the IOC even when it was started with SIGINT ignored.
+
+    A background job of a shell script (``cmd &`` without job control, as CI runners
+    and ``nohup ... &`` start them) runs with SIGINT ignored, and every process it
+    starts inherits that: asyncio then installs no SIGINT handler, and ``kill -INT``,
+    which should end an IOC within :data:`EXIT_GRACE` seconds, did nothing (seen in a
+    full test run started that way). Python's default handler is put back before the
+    event loop starts; asyncio replaces it with its own as usual."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _watch_sigint() -> None:
     """Chain :func:`_end_within_grace` before asyncio's own SIGINT handler (which
     cancels the main task, then raises KeyboardInterrupt)."""
@@ -273,6 +286,7 @@ def _run(pvdb: dict, interfaces: list[str], log_pv_names: bool, startup_hook) ->
 
         await context.run(log_pv_names=log_pv_names, startup_hook=hook)
 
+    _end_on_sigint()
     try:
         asyncio.run(main())
     except KeyboardInterrupt:

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from simbeamline_iocs.server import EXIT_GRACE
 
 STUCK = r"""
 import asyncio, sys
-from simbeamline_iocs.server import _watch_sigint
+from simbeamline_iocs.server import _end_on_sigint, _watch_sigint
 
 async def main():
     _watch_sigint()
@@ -24,13 +26,20 @@ async def main():
         except asyncio.CancelledError:
             pass                      # a shutdown that never finishes
 
+_end_on_sigint()                      # as the IOCs' serve() does before its loop
 asyncio.run(main())
 """
 
 
-def test_a_stuck_ioc_ends_within_the_grace_after_sigint_with_its_stacks():
+def ignore_sigint() -> None:
+    """How a background job of a shell script starts its children: SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("launch", [None, ignore_sigint], ids=["plainly", "with SIGINT ignored"])
+def test_a_stuck_ioc_ends_within_the_grace_after_sigint_with_its_stacks(launch):
     proc = subprocess.Popen([sys.executable, "-c", STUCK], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=launch)
     try:
         assert proc.stdout.readline().strip() == "ready"
         started = time.monotonic()
@@ -44,3 +53,16 @@ def test_a_stuck_ioc_ends_within_the_grace_after_sigint_with_its_stacks():
     assert took >= EXIT_GRACE * 0.9                  # the graceful path had its time
     assert f"still running {EXIT_GRACE:g} s after SIGINT" in err
     assert "most recent call first" in err and "asyncio/runners.py" in err   # the main thread
+
+
+def test_an_ioc_started_with_sigint_ignored_still_ends_on_sigint():
+    """A background job of a shell script starts its children with SIGINT ignored (a
+    full test run started that way saw IOCs outlive SIGINT): the real ADSim IOC, so
+    started, still ends on SIGINT, with exit status 0, within the grace."""
+    from adsim_extra import ExtraADSimIOC
+
+    server = ExtraADSimIOC(preexec_fn=ignore_sigint)
+    with server:
+        server.proc.send_signal(signal.SIGINT)
+        code = server.proc.wait(EXIT_GRACE + 20)
+    assert code == 0

@@ -389,20 +389,27 @@ def test_a_session_is_built_without_the_collector_and_leaves_it_on(beamline, tmp
 def test_a_session_records_runs_before_it_imports_databroker(beamline, tmp_path):
     """Opening the catalog imports databroker, and with it pandas, xarray and dask, half
     of a session's start: a session records its runs (files, index, scan_ids) without
-    it, and ``db`` and ``cat`` open the catalog at their first use, where every run is
-    (a fresh process against the test beamline)."""
+    it, and ``db`` and ``cat`` open the catalog at their first use, where every run is;
+    a tutorial's ``RE.subscribe(db.insert)`` then records nothing twice (a fresh process
+    against the test beamline)."""
     code = ("import sys\n"
             "from simbeamline.session import build_session\n"
             "ns = build_session(adsim=False, table_and_plots=False, move_progress=False)\n"
             "RE = ns['RE']\n"
             "RE(ns['mv'](ns['spot'].exp, 0.005))\n"
             "uids = [RE(ns['count']([ns['spot'], ns['I']], num=2))[0] for _ in range(2)]\n"
-            "print('databroker' in sys.modules, 'xarray' in sys.modules)\n"
+            "seen = ['databroker' in sys.modules, 'xarray' in sys.modules]\n"
             "h = ns['db'][-1]\n"
             "first = ns['cat'][uids[0]].metadata['start']\n"
-            "print('databroker' in sys.modules, h.start['uid'] == uids[1],\n"
-            "      first['scan_id'] + 1 == h.start['scan_id'] == RE.md['scan_id'])\n"
-            "print(len(list(h.data('spot_img'))), isinstance(ns['db'], type(ns['cat'].v1)))\n")
+            "seen += ['databroker' in sys.modules, h.start['uid'] == uids[1],\n"
+            "         first['scan_id'] + 1 == h.start['scan_id'] == RE.md['scan_id'],\n"
+            "         len(list(h.data('spot_img'))), isinstance(ns['db'], type(ns['cat'].v1))]\n"
+            # the tutorials' own line: the session's writer again, not a second one
+            "RE.subscribe(ns['db'].insert)\n"
+            "uid, = RE(ns['count']([ns['spot']], num=1))\n"
+            "seen += [ns['db'][-1].start['uid'] == uid, len(ns['cat'])]\n"
+            "print(*seen)\n")
     env = {**beamline.as_env(), "SIMBEAMLINE_DATA_DIR": str(tmp_path / "data")}
-    words = fresh_process_output(code, tmp_path, env)   # the RunEngine prints too
-    assert words[-7:] == ["False", "False", "True", "True", "True", "2", "True"], words
+    words = fresh_process_output(code, tmp_path, env)   # the RunEngine prints before
+    assert words[-9:] == ["False", "False", "True", "True", "True", "2", "True",
+                          "True", "3"], words

@@ -72,7 +72,7 @@ def new_run_engine():
 
 def run_engine(catalog, *, progress: bool = True, table_and_plots: bool = True, config=None):
     """A RunEngine that stores every document in *catalog* (its
-    :class:`~simbeamline.catalog.index.RunIndex`, or its ``db`` or ``cat``) and in
+    :class:`~simbeamline.catalog.index.RunIndex` or writer, or its ``db`` or ``cat``) and in
     *config*'s Tiled server, if it has one (:mod:`simbeamline.catalog.tiled`), continues
     the catalog's scan_id,
     shows a LiveTable/LivePlot/grid picture (a BestEffortCallback whose redraws are
@@ -160,15 +160,17 @@ def offline_session(config: BeamlineConfig, *, table_and_plots: bool = True,
     from the first run without them (:mod:`simbeamline.catalog.recording`)."""
     from .catalog.on_first_use import OnFirstUse
     from .catalog.recording import open_index
+    from .catalog.writer import CatalogWriter
+
+    writer = CatalogWriter(open_index(config))
 
     def open_db():
         from .catalog.store import open_db
 
-        return open_db(config)
+        return open_db(config, insert=writer)   # db.insert: the RunEngine's own writer
 
-    index = open_index(config)
     db = OnFirstUse(open_db)
-    RE, bec = run_engine(index, progress=move_progress, table_and_plots=table_and_plots,
+    RE, bec = run_engine(writer, progress=move_progress, table_and_plots=table_and_plots,
                          config=config)
     return dict(_tools(), RE=RE, bec=bec, db=db, cat=OnFirstUse(lambda: db.v2), config=config)
 

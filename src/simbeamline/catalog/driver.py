@@ -257,6 +257,10 @@ class BeamlineBroker(Broker):
             self.__insert = Insert(self)
             return self.__insert
 
+    def record_with(self, insert) -> None:
+        """Make *insert* what :attr:`insert` returns (see :func:`.store.open_db`)."""
+        self.__insert = insert
+
     def get_documents(self, headers, stream_name=ALL, fields=None, fill=False,
                       handler_registry=None):
         headers = _ensure_list(headers)

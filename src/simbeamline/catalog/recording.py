@@ -49,18 +49,22 @@ class CatalogScanIds:
 
 
 def index_of(catalog) -> RunIndex:
-    """The :class:`~.index.RunIndex` of *catalog*: the index itself, a catalog (``cat``)
-    or its v1 Broker (``db``)."""
+    """The :class:`~.index.RunIndex` of *catalog*: the index itself, its
+    :class:`~.writer.CatalogWriter`, a catalog (``cat``) or its v1 Broker (``db``)."""
     if isinstance(catalog, RunIndex):
         return catalog
+    if isinstance(catalog, CatalogWriter):
+        return catalog.index
     return getattr(catalog, "v2", catalog).index
 
 
 def record_runs(RE, catalog) -> None:
-    """Store every document *RE* emits in *catalog* (a :class:`~.index.RunIndex`, ``cat``
-    or ``db``), its scan_ids allocated by the catalog's index (continuing its highest)."""
+    """Store every document *RE* emits in *catalog* (a :class:`~.index.RunIndex`, its
+    :class:`~.writer.CatalogWriter`, ``cat`` or ``db``), its scan_ids allocated by the
+    catalog's index (continuing its highest). Given a writer, *RE* is subscribed to that
+    writer itself (a session hands the same one to its ``db.insert``)."""
     index = index_of(catalog)
     last = index.highest_scan_id()
     RE.md["scan_id"] = last
     RE.scan_id_source = CatalogScanIds(index, last)
-    RE.subscribe(CatalogWriter(index))
+    RE.subscribe(catalog if isinstance(catalog, CatalogWriter) else CatalogWriter(index))

@@ -35,6 +35,15 @@ def open_catalog(config: BeamlineConfig) -> BeamlineCatalog:
     return BeamlineCatalog([str(directory / "*.msgpack")], name=config.catalog_name)
 
 
-def open_db(config: BeamlineConfig) -> BeamlineBroker:
-    """The v1 ``Broker`` (``db``) of *config*'s catalog; ``db.v2`` is the v2 catalog."""
-    return open_catalog(config).v1
+def open_db(config: BeamlineConfig, insert=None) -> BeamlineBroker:
+    """The v1 ``Broker`` (``db``) of *config*'s catalog; ``db.v2`` is the v2 catalog.
+
+    *insert*, if given, is what ``db.insert`` returns: a session passes the writer its
+    RunEngine already records with, so that a tutorial's ``RE.subscribe(db.insert)``
+    subscribes nothing new (bluesky subscribes a callable once) instead of a second
+    writer of the same runs, which would fail each run at its start (the run file
+    exists)."""
+    db = open_catalog(config).v1
+    if insert is not None:
+        db.record_with(insert)
+    return db

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import warnings
 from pathlib import Path
 
 import event_model
@@ -37,6 +38,10 @@ def _why(err: Exception) -> str:
     return getattr(err, "strerror", None) or str(err)
 
 
+class RunAlreadyRecorded(UserWarning):
+    """A run whose file another writer of the same catalog already records."""
+
+
 class _RunFile:
     """The open file of one run."""
 
@@ -47,6 +52,15 @@ class _RunFile:
         self.file = None
         try:
             self.file = open(self.path, "xb")
+        except FileExistsError:
+            # another writer of this catalog records this run (a second subscription,
+            # e.g. RE.subscribe(databroker.catalog['simbeamline'].v1.insert)): its file
+            # and its scan_id are that writer's, and stay
+            raise RunAlreadyRecorded(
+                f"run {start['uid'][:8]} is already being recorded in {index.directory} by "
+                "another subscription of this catalog; this one leaves it to that one "
+                "(one `RE.subscribe` per catalog is enough)") from None
+        try:
             self.file.write(runfile.encode("start", start))
             self.file.flush()
             stat = os.fstat(self.file.fileno())
@@ -109,7 +123,10 @@ class CatalogWriter:
 
     def __call__(self, name: str, doc: dict) -> None:
         if name == "start":
-            self._runs[doc["uid"]] = _RunFile(self.index, doc)
+            try:
+                self._runs[doc["uid"]] = _RunFile(self.index, doc)
+            except RunAlreadyRecorded as already:
+                warnings.warn(already, stacklevel=2)   # its documents are skipped below
             return
         if name in ("event", "event_page"):
             run = self._run_of.get(doc["descriptor"])

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -78,16 +77,6 @@ killasgroup=true
 """
 
 
-def answers_on(path: Path) -> bool:
-    """Whether a unix socket at *path* accepts a connection."""
-    with socket.socket(socket.AF_UNIX) as sock:
-        try:
-            sock.connect(str(path))
-        except OSError:
-            return False
-    return True
-
-
 def time_supervised_mini(port: int, run: Path) -> float:
     """supervisord started as the launcher starts it (``python -m supervisor.supervisord``,
     daemonizing, then asked on its socket until it answers) with mini_beamline its one
@@ -103,8 +92,8 @@ def time_supervised_mini(port: int, run: Path) -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True)
     try:
-        while not answers_on(run / "supervisor.sock"):
-            time.sleep(launcher.POLL)  # as the launcher polls supervisord's socket
+        while not launcher.supervisord_running(BeamlineConfig(run_dir=run)):
+            time.sleep(launcher.POLL)  # asked as the launcher asks (its socket is there too)
         wait_answering({"mini": ca_probe.Channel("mini:current", "127.0.0.9", port)},
                        "mini_beamline under supervisord")
         return time.perf_counter() - t0

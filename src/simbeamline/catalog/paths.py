@@ -63,6 +63,14 @@ def check_writable(directory: Path, what: str = "catalog directory") -> Path:
     return directory
 
 
+def writable_catalog_dir(config: BeamlineConfig) -> Path:
+    """*config*'s catalog directory, it and the frame directory created if new and proved
+    writable; raises CatalogDirError naming the one that is not."""
+    directory = check_writable(catalog_dir(config))
+    check_writable(frames_dir(config), "frame directory")
+    return directory
+
+
 def _yaml_for(name: str, directory: Path) -> str:
     return (
         "sources:\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..control.config import BeamlineConfig
 from .index import RunIndex, sync
-from .paths import catalog_dir, check_writable, frames_dir
+from .paths import writable_catalog_dir
 from .writer import CatalogWriter
 
 
@@ -21,9 +21,7 @@ def open_index(config: BeamlineConfig) -> RunIndex:
 
     Damaged run files are reported when the catalog itself is opened (the first read),
     not here."""
-    directory = check_writable(catalog_dir(config))
-    check_writable(frames_dir(config), "frame directory")
-    index = RunIndex(directory)
+    index = RunIndex(writable_catalog_dir(config))
     sync(index)
     return index
 

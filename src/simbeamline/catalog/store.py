@@ -22,7 +22,7 @@ from .driver import (  # noqa: E402,F401  (the catalog's public API)
 )
 from .paths import (  # noqa: E402,F401
     SHIPPED_NAME, CatalogDirError, catalog_dir, check_writable, frames_dir,
-    register_with_intake,
+    register_with_intake, writable_catalog_dir,
 )
 from ..control.config import BeamlineConfig  # noqa: E402
 from .recording import record_runs  # noqa: E402,F401  (RE.subscribe through the index)
@@ -30,8 +30,7 @@ from .recording import record_runs  # noqa: E402,F401  (RE.subscribe through the
 
 def open_catalog(config: BeamlineConfig) -> BeamlineCatalog:
     """The v2 catalog of *config*'s runs (created if new); raises CatalogDirError if unwritable."""
-    directory = check_writable(catalog_dir(config))
-    check_writable(frames_dir(config), "frame directory")
+    directory = writable_catalog_dir(config)
     return BeamlineCatalog([str(directory / "*.msgpack")], name=config.catalog_name)
 
 

@@ -43,6 +43,7 @@ LAST_PORT = 5399
 EXPOSURE = 0.01
 FRAMES = 20
 WAVE = 5           #: client sessions opened at once
+IDLE_WINDOW = 3.0  #: seconds over which the class's idle CPU is measured
 
 CLIENT = r"""
 import json, os, sys, time
@@ -63,8 +64,10 @@ with open(sys.argv[1] + ".ready", "w") as f:
     json.dump(ready, f)
 sys.stdin.readline()                      # released by the benchmark
 t = time.perf_counter()
+cpu = time.process_time()
 RE(ns["count"]([ns["spot"]], num=%(frames)d))
 ready["count"] = time.perf_counter() - t
+ready["cpu"] = time.process_time() - cpu
 ready["rss_after"] = psutil.Process().memory_info().rss
 with open(sys.argv[1], "w") as f:
     json.dump(ready, f)
@@ -102,6 +105,24 @@ def rss(processes) -> int:
         except psutil.Error:
             pass
     return total
+
+
+def cpu_seconds(processes) -> float:
+    """User and system CPU time the *processes* have used so far."""
+    total = 0.0
+    for p in processes:
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def busy_seconds() -> float:
+    """CPU time the whole machine has spent busy so far, over all cores."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 def stop_all(beamlines: list[BeamlineConfig]) -> None:
@@ -154,18 +175,34 @@ def one_round(n: int, base: Path) -> dict:
                     raise SystemExit("clients did not build their sessions within 600 s")
                 time.sleep(0.2)   # polling for the clients' ready files
         client_memory = rss(psutil.Process(c.pid) for c in clients)
+        # what the class costs while nobody counts: every IOC and every session
+        everyone = [p for c in beamlines for p in beamline_processes(c)]
+        everyone += [psutil.Process(c.pid) for c in clients]
+        idle_cpu, idle_busy, idle_wall = cpu_seconds(everyone), busy_seconds(), time.monotonic()
+        time.sleep(IDLE_WINDOW)   # a measurement window, not a wait for a condition
+        idle_cores = (cpu_seconds(everyone) - idle_cpu) / (time.monotonic() - idle_wall)
+        idle_machine = (busy_seconds() - idle_busy) / (time.monotonic() - idle_wall)
+        iocs = [p for c in beamlines for p in beamline_processes(c)]
+        ioc_cpu, busy, wall = cpu_seconds(iocs), busy_seconds(), time.monotonic()
         for c in clients:      # release them together
             c.stdin.write("go\n")
             c.stdin.flush()
         for c in clients:
             c.wait(timeout=900)
+        ioc_cpu = cpu_seconds(iocs) - ioc_cpu
+        busy, wall = busy_seconds() - busy, time.monotonic() - wall
         data = [json.loads(r.read_text()) for r in results]
+        events = n * FRAMES
         return {
             "n": n, "start": start_seconds, "ioc_memory": ioc_memory,
             "client_memory": client_memory,
             "counts": sorted(d["count"] for d in data),
             "startup": statistics.median(d["startup"] for d in data),
             "client_rss": statistics.median(d["rss"] for d in data),
+            "idle_cores": idle_cores, "idle_machine": idle_machine,
+            "ioc_ms": 1e3 * ioc_cpu / events,
+            "client_ms": 1e3 * sum(d["cpu"] for d in data) / events,
+            "machine_ms": 1e3 * busy / events, "busy": busy / wall,
         }
     finally:
         for c in clients:
@@ -195,18 +232,24 @@ def main() -> None:
                   f"IOC memory {r['ioc_memory'] / 1e9:.2f} GB, clients "
                   f"{r['client_memory'] / 1e9:.2f} GB; a session starts in "
                   f"{r['startup']:.1f} s, {r['client_rss'] / 1e6:.0f} MB", flush=True)
+            print(f"      idle: the class {r['idle_cores']:.2f} cores, the machine "
+                  f"{r['idle_machine']:.2f}; counting: CPU per event IOCs {r['ioc_ms']:.1f} ms, "
+                  f"clients {r['client_ms']:.1f} ms, machine {r['machine_ms']:.1f} ms, "
+                  f"cores busy {r['busy']:.2f}", flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     lone = statistics.median(rounds[0]["counts"])
     print(f"\ncount([spot], num={FRAMES}) at exposure {EXPOSURE} s on every beamline at once")
     print("| beamlines | start all (s) | count median (s) | slowest (s) | slowdown vs lone |"
-          " IOC memory (GB) | client memory (GB) |")
-    print("|---|---|---|---|---|---|---|")
+          " IOC memory (GB) | client memory (GB) | idle class (cores) |"
+          " CPU/event IOCs + clients (ms) | machine busy (cores) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rounds:
         median = statistics.median(r["counts"])
         print(f"| {r['n']} | {r['start']:.1f} | {median:.2f} | {r['counts'][-1]:.2f} | "
               f"{median / lone:.1f}x | {r['ioc_memory'] / 1e9:.2f} | "
-              f"{r['client_memory'] / 1e9:.2f} |")
+              f"{r['client_memory'] / 1e9:.2f} | {r['idle_cores']:.2f} | "
+              f"{r['ioc_ms']:.1f} + {r['client_ms']:.1f} | {r['busy']:.2f} |")
     first = rounds[0]
     print(f"\na client's session: start-up {first['startup']:.1f} s (interpreter to session "
           f"built), resident {first['client_rss'] / 1e6:.0f} MB")

@@ -116,6 +116,10 @@ class Faults(PVGroup):
     dot = SubGroup(CameraFault, prefix="dot:", camera="dot")
     adsim = SubGroup(CameraFault, prefix="adsim:")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._dump_watch: asyncio.Task | None = None   #: waits out a timed beam dump
+
     @property
     def ring(self):
         return self.parent.ring
@@ -126,17 +130,24 @@ class Faults(PVGroup):
         if is_on(value):
             duration = self.dump_duration.value
             self.ring.state.dump(now, duration if duration > 0 else float("inf"))
+            if duration > 0 and (self._dump_watch is None or self._dump_watch.done()):
+                self._dump_watch = asyncio.get_running_loop().create_task(
+                    self._end_timed_dump())
         elif self.ring.state.dumped_at(now):
             self.ring.state.restore(now)
         await self.ring.publish()
         return value
 
-    @beam_dump.scan(period=DUMP_POLL)
-    async def beam_dump(self, instance, async_lib):
-        """A timed dump is over: the beam is back, the fault reads Off."""
-        if is_on(instance.value) and not self.ring.state.dumped_at(CLOCK.now()):
-            await self.ring.publish()
-            await instance.write("Off", verify_value=False)
+    async def _end_timed_dump(self) -> None:
+        """While a dump is on, look every DUMP_POLL wall seconds (the simulation clock's
+        scale may change meanwhile) whether it is over: then the beam is back and the
+        fault reads Off. Only while a dump is on: an idle IOC does not wake for it."""
+        while is_on(self.beam_dump.value):
+            if not self.ring.state.dumped_at(CLOCK.now()):
+                await self.ring.publish()
+                await self.beam_dump.write("Off", verify_value=False)
+                return
+            await asyncio.sleep(DUMP_POLL)
 
     @dump_duration.putter
     async def dump_duration(self, instance, value):

@@ -7,10 +7,15 @@ posts on ``cam1:AcquireBusy`` (Acquiring -> Done).
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 from ophyd import EpicsSignal, EpicsSignalRO
 
 from adsim_support import TIMEOUT, wait_for
+from simbeamline.control import launcher
+from test_ioc_crash import wait_restarted
 from test_adsim_driver import ad  # noqa: F401 (fixture)
 from test_time_scale_ioc import Transitions
 
@@ -89,3 +94,23 @@ def _acquires(ad) -> bool:
         ad.wait_for("cam1:AcquireBusy", lambda v: v == "Done", timeout=10)
         return False
     return ad.string("cam1:DetectorState_RBV") == "Idle"
+
+
+def test_adsim_follows_the_beamline_again_after_its_ioc_restarts(ad, beamline, beamline_pv):
+    """The ADSim IOC's link renews its subscriptions when the beamline IOC comes back
+    (SIGKILL, restarted by supervisord): the hang fault put on the new IOC reaches it."""
+    rpc = launcher._rpc(beamline)
+    pid = rpc.supervisor.getProcessInfo("beamline")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_restarted(beamline, "beamline", pid)
+    ad.camera(exposure=0.01)
+    hang = beamline_pv("fault:adsim:hang")
+    hang.put(1, wait=True)
+    try:
+        wait_for(lambda: ad.pv("cam1:Acquire").put(1, wait=True, timeout=1.0) == -1,
+                 timeout=60, what="an acquisition that never finishes")
+        ad.put("cam1:Acquire", 0)                                       # abort
+        ad.wait_for("cam1:AcquireBusy", lambda v: v == "Done", timeout=10)
+    finally:
+        hang.put(0, wait=True)
+    wait_for(lambda: _acquires(ad), timeout=60, what="acquisitions to finish again")

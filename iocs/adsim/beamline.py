@@ -19,6 +19,9 @@ from ..clock import CLOCK
 log = logging.getLogger(__name__)
 
 BEAMLINE_PREFIX_ENV = "SIMBEAMLINE_PREFIX"
+#: Seconds between caproto's checks for subscriptions to renew (its default, 0.1 s,
+#: wakes an idle IOC ten times a second for ever); a reconnection asks at once.
+RESUBSCRIBE_PERIOD = 2.0
 
 
 def shutter_is_open(value) -> bool:
@@ -55,7 +58,10 @@ class BeamlineLink:
         """Start monitoring in the background; returns at once, never raises."""
         try:
             from caproto.asyncio.client import Context
+            from caproto.client import common
 
+            # read by the context's loop at each turn: this process has no other client
+            common.RESTART_SUBS_PERIOD = RESUBSCRIBE_PERIOD
             self._context = Context()
             names = self.names
             pvs = await self._context.get_pvs(*names.values(),
@@ -72,6 +78,10 @@ class BeamlineLink:
     def _on_connection(self, pv, state):
         if state == "connected":
             self.connected.add(pv.name)
+            # caproto queues the PV's subscriptions for renewal right after this
+            # callback; have them renewed now rather than at the next period
+            if self._context is not None:
+                self._context.activate_subscriptions_now.set()
         else:
             self.connected.discard(pv.name)
             # a beamline IOC that went away: fall back to the defaults

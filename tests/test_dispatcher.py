@@ -1,0 +1,66 @@
+"""ophyd's callback threads in a session: asleep when idle, at work when a callback
+comes, gone at exit (``simbeamline.devices.dispatcher``).
+
+Each case runs in a fresh interpreter against the test beamline: the dispatcher is
+ophyd's process-wide one, started by ``import ophyd``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from test_session_units import fresh_process_output
+
+pytestmark = pytest.mark.timeout(180)
+
+#: A fresh process: calm the dispatcher (an hour's idle wait: only a wake-up can end
+#: the threads at exit), count the callback threads' wake-ups over a second of
+#: idleness, then have a CA monitor callback run in them. Prints the number of
+#: threads, their wake-ups, whether the callback ran, and the idle wait they have.
+IDLE_THEN_CALLBACK = """
+import threading, time
+from simbeamline.control import ca_env
+config = ca_env.apply_client_env()
+import ophyd
+from ophyd import EpicsSignalRO
+from simbeamline.devices.dispatcher import calm_dispatcher
+calm_dispatcher(%(idle_wait)r)
+names = {"metadata", "monitor", "get_put", "util0", "util1", "util2", "util3"}
+threads = [t for t in threading.enumerate() if t.name in names]
+def wakeups():
+    total = 0
+    for t in threads:
+        status = open(f"/proc/self/task/{t.native_id}/status").read()
+        total += int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+    return total
+counts = [wakeups()]
+for second in range(2):  # two measurement windows of one idle second each
+    time.sleep(1.0)
+    counts.append(wakeups())
+idle = counts[2] - counts[1]   # the second: the threads have left ophyd's first wait
+ran = threading.Event()
+signal = EpicsSignalRO(config.prefix + "current", name="I")
+signal.subscribe(lambda value, **kw: ran.set())
+signal.wait_for_connection(timeout=60)
+waits = {t.timeout for t in ophyd.get_cl().get_dispatcher().threads.values()}
+print(len(threads), idle, ran.wait(60), *waits)
+"""
+
+
+def test_idle_callback_threads_sleep_run_callbacks_and_end_at_exit(beamline, tmp_path):
+    """Seven threads, hardly woken in an idle second (ophyd's own 0.1 s wait wakes
+    each ten times); a monitor's callback still runs; and the process exits although each
+    thread would otherwise sleep an hour (fresh_process_output's time limit)."""
+    threads, idle, ran, wait = fresh_process_output(
+        IDLE_THEN_CALLBACK % {"idle_wait": 3600.0}, tmp_path, beamline.as_env())
+    assert (threads, ran, float(wait)) == ("7", "True", 3600.0)
+    assert int(idle) <= 2, f"{idle} wake-ups of idle callback threads in one second"
+
+
+def test_without_calming_the_threads_wake_ten_times_a_second(beamline, tmp_path):
+    """The measurement above can fail: with ophyd's own 0.1 s wait it counts the
+    wake-ups the calm dispatcher avoids."""
+    threads, idle, ran, wait = fresh_process_output(
+        IDLE_THEN_CALLBACK % {"idle_wait": 0.1}, tmp_path, beamline.as_env())
+    assert (threads, ran, float(wait)) == ("7", "True", 0.1)
+    assert int(idle) >= 7 * 5, f"only {idle} wake-ups in one second at ophyd's 0.1 s"

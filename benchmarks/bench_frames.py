@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import statistics
 import time
 
@@ -130,7 +129,7 @@ def main() -> None:
         "shutter closed": (0, 0, 1.0, 500.0, False),
     }
     print(f"Spot camera frame, {SHAPE[0]} x {SHAPE[1]} int32, median of {args.repeat}:")
-    print(f"| frame | numpy Poisson (before) ms | spot_frame (now) ms | speed-up |")
+    print("| frame | numpy Poisson (before) ms | spot_frame (now) ms | speed-up |")
     print("|---|---|---|---|")
     for label, case in spot_cases.items():
         before, now = [], []

@@ -77,13 +77,18 @@ def run_engine(catalog, *, progress: bool = True, table_and_plots: bool = True, 
     the catalog's scan_id,
     shows a LiveTable/LivePlot/grid picture (a BestEffortCallback whose redraws are
     paced so they never cost more than the plan: simbeamline.liveplots) and a
-    progress bar on moves. Returns ``(RE, bec)``."""
+    progress bar on moves. Returns ``(RE, bec)``.
+
+    Installs :mod:`simbeamline.plan_stacks` in this process: bluesky's plan stubs then
+    format their creation stack only for the warning that needs it."""
     from bluesky.utils import ProgressBarManager
 
+    from . import plan_stacks
     from .catalog.recording import record_runs
     from .catalog.tiled import record_runs_in_tiled
     from .liveplots import SessionCallback
 
+    plan_stacks.install()
     RE = new_run_engine()
     record_runs(RE, catalog)
     record_runs_in_tiled(RE, config)

@@ -13,9 +13,13 @@ Printed per N: start time of the N beamlines; per-client wall time of the count
 (median and slowest) and the slowdown of the median against the lone beamline
 (N = 1, measured first in the same run); the memory of the beamlines (supervisord
 and its IOCs) and of the clients (resident set sizes summed); a client's session
-start-up (interpreter start to session built) and resident size. Every beamline is
-stopped after its round, on failure and on Ctrl-C too, and the script checks that
-no process of its beamlines is left.
+start-up (interpreter start to session built) and resident size; the CPU the whole
+class uses while idle (every IOC, supervisord and session, over IDLE_WINDOW seconds
+once all sessions are built); and, during the counts, the CPU per event of the IOCs
+(their process times) and of the clients (each one's own process time of its count)
+and how many of the machine's cores were busy. Every beamline is stopped after its
+round, on failure and on Ctrl-C too, and the script checks that no process of its
+beamlines is left.
 """
 
 from __future__ import annotations

@@ -178,15 +178,15 @@ def one_round(n: int, base: Path) -> dict:
                 if time.monotonic() > deadline:
                     raise SystemExit("clients did not build their sessions within 600 s")
                 time.sleep(0.2)   # polling for the clients' ready files
-        client_memory = rss(psutil.Process(c.pid) for c in clients)
-        # what the class costs while nobody counts: every IOC and every session
-        everyone = [p for c in beamlines for p in beamline_processes(c)]
-        everyone += [psutil.Process(c.pid) for c in clients]
-        idle_cpu, idle_busy, idle_wall = cpu_seconds(everyone), busy_seconds(), time.monotonic()
-        time.sleep(IDLE_WINDOW)   # a measurement window, not a wait for a condition
-        idle_cores = (cpu_seconds(everyone) - idle_cpu) / (time.monotonic() - idle_wall)
-        idle_machine = (busy_seconds() - idle_busy) / (time.monotonic() - idle_wall)
         iocs = [p for c in beamlines for p in beamline_processes(c)]
+        sessions = [psutil.Process(c.pid) for c in clients]
+        client_memory = rss(sessions)
+        # what the class costs while nobody counts: every IOC and every session
+        idle_cpu, idle_busy, idle_wall = (cpu_seconds(iocs + sessions), busy_seconds(),
+                                          time.monotonic())
+        time.sleep(IDLE_WINDOW)   # a measurement window, not a wait for a condition
+        idle_cores = (cpu_seconds(iocs + sessions) - idle_cpu) / (time.monotonic() - idle_wall)
+        idle_machine = (busy_seconds() - idle_busy) / (time.monotonic() - idle_wall)
         ioc_cpu, busy, wall = cpu_seconds(iocs), busy_seconds(), time.monotonic()
         for c in clients:      # release them together
             c.stdin.write("go\n")

@@ -66,6 +66,12 @@ def test_adsim_follows_the_beamline_time_scale(ad, busy, beamline_pv):
 
 
 def test_hung_adsim_never_finishes_until_aborted(ad, beamline_pv):
+    hangs_until_aborted(ad, beamline_pv)
+
+
+def hangs_until_aborted(ad, beamline_pv) -> None:
+    """Put the beamline's ``fault:adsim:hang``: an acquisition of the ADSim IOC then never
+    finishes until aborted, and takes no frame; cleared, acquisitions finish again."""
     hang = beamline_pv("fault:adsim:hang")
     ad.camera(exposure=0.01)
     counter = ad.get("cam1:ArrayCounter_RBV")
@@ -78,8 +84,7 @@ def test_hung_adsim_never_finishes_until_aborted(ad, beamline_pv):
         assert ad.string("cam1:AcquireBusy") == "Acquiring"   # 100 x its exposure
         assert ad.get("cam1:ArrayCounter_RBV") >= counter
         frames = ad.get("cam1:ArrayCounter_RBV")
-        ad.put("cam1:Acquire", 0)                                       # abort
-        ad.wait_for("cam1:AcquireBusy", lambda v: v == "Done", timeout=10)
+        _abort(ad)
         assert ad.string("cam1:DetectorState_RBV") == "Aborted"
         assert ad.get("cam1:ArrayCounter_RBV") == frames                # no frame
     finally:
@@ -87,11 +92,15 @@ def test_hung_adsim_never_finishes_until_aborted(ad, beamline_pv):
     wait_for(lambda: _acquires(ad), timeout=60, what="acquisitions to finish again")
 
 
+def _abort(ad) -> None:
+    ad.put("cam1:Acquire", 0)
+    ad.wait_for("cam1:AcquireBusy", lambda v: v == "Done", timeout=10)
+
+
 def _acquires(ad) -> bool:
     """One acquisition finishes by itself (else it is aborted and False returned)."""
     if ad.pv("cam1:Acquire").put(1, wait=True, timeout=5.0) == -1:
-        ad.put("cam1:Acquire", 0)
-        ad.wait_for("cam1:AcquireBusy", lambda v: v == "Done", timeout=10)
+        _abort(ad)
         return False
     return ad.string("cam1:DetectorState_RBV") == "Idle"
 
@@ -103,14 +112,4 @@ def test_adsim_follows_the_beamline_again_after_its_ioc_restarts(ad, beamline, b
     pid = rpc.supervisor.getProcessInfo("beamline")["pid"]
     os.kill(pid, signal.SIGKILL)
     wait_restarted(beamline, "beamline", pid)
-    ad.camera(exposure=0.01)
-    hang = beamline_pv("fault:adsim:hang")
-    hang.put(1, wait=True)
-    try:
-        wait_for(lambda: ad.pv("cam1:Acquire").put(1, wait=True, timeout=1.0) == -1,
-                 timeout=60, what="an acquisition that never finishes")
-        ad.put("cam1:Acquire", 0)                                       # abort
-        ad.wait_for("cam1:AcquireBusy", lambda v: v == "Done", timeout=10)
-    finally:
-        hang.put(0, wait=True)
-    wait_for(lambda: _acquires(ad), timeout=60, what="acquisitions to finish again")
+    hangs_until_aborted(ad, beamline_pv)

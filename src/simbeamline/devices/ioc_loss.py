@@ -121,7 +121,7 @@ class IocWatch:
             self._seen_disconnect = True
         self._was_connected = False
         with self._lock:
-            pending = [status for status in self._pending if not status.done]
+            pending = list(self._pending)   # _fail skips the finished
         for status in pending:
             self._fail(status)
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from simbeamline.control.config import BeamlineConfig
-from simbeamline.catalog.frame_store import FrameStore
+from simbeamline.catalog import frame_store
+from simbeamline.catalog.frame_store import FrameStore, write_npy
 
 
 def frame():
@@ -37,14 +38,13 @@ def test_a_frame_saved_while_the_next_run_stages_is_not_emitted_in_it(tmp_path, 
     store = FrameStore(tmp_path)
     store.new_resource()
     list(store.collect_asset_docs())
-    save = np.save
 
-    def slow_save(file, array, allow_pickle=False):
+    def slow_save(file, array):
         store.close_resource()                 # the run aborts and the next one stages
         store.new_resource()                   # while this frame is being written
-        save(file, array, allow_pickle=allow_pickle)
+        write_npy(file, array)
 
-    monkeypatch.setattr(np, "save", slow_save)
+    monkeypatch.setattr(frame_store, "write_npy", slow_save)
     store.write(frame())
     docs = list(store.collect_asset_docs())
     assert [name for name, _ in docs] == ["resource"]
@@ -54,17 +54,36 @@ def test_a_failed_save_leaves_no_part_file(tmp_path, monkeypatch):
     store = FrameStore(tmp_path)
     store.new_resource()
 
-    def disk_full(file, array, allow_pickle=False):
+    def disk_full(file, array):
         file.write(b"\x93NUMPY half a frame")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(np, "save", disk_full)
+    monkeypatch.setattr(frame_store, "write_npy", disk_full)
     with pytest.raises(OSError, match="No space left"):
         store.write(frame())
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
     monkeypatch.undo()
     store.write(frame())                       # the store goes on
     assert [name for name, _ in store.collect_asset_docs()] == ["resource", "datum"]
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(12, dtype=np.int32).reshape(3, 4),       # a frame
+    np.zeros((480, 640), np.int32),                     # a spot camera's frame
+    np.arange(6, dtype=">f8").reshape(2, 3),            # another byte order and type
+])
+def test_frames_are_written_as_the_bytes_np_save_writes(tmp_path, array):
+    """The frame files are written from the array's memory, without np.save's copies:
+    byte for byte the same file, which np.load reads back."""
+    import io
+
+    expected = io.BytesIO()
+    np.save(expected, array, allow_pickle=False)
+    path = tmp_path / "frame.npy"
+    with open(path, "wb") as file:
+        write_npy(file, array)
+    assert path.read_bytes() == expected.getvalue()
+    assert np.array_equal(np.load(path), array)
 
 
 @pytest.mark.parametrize("variable,attribute", [("SIMBEAMLINE_DATA_DIR", "data_dir"),

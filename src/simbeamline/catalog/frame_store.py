@@ -10,7 +10,6 @@ back (``fill=True``, ``h.data(...)``) needs no handler code of ours.
 from __future__ import annotations
 
 import errno
-import io
 import itertools
 import os
 import threading
@@ -23,6 +22,16 @@ import numpy as np
 
 #: The spec of the frame files' Resource documents (ophyd.sim.NumpySeqHandler reads it).
 FRAME_SPEC = "NPY_SEQ"
+
+
+def write_npy(file, frame: np.ndarray) -> None:
+    """Write C-contiguous *frame* to the open binary *file* as the bytes ``np.save``
+    writes, the values straight from the array's memory (no copy). Through Python's
+    own file writes, so a full disk raises OSError with its errno (numpy's
+    ``tofile``, under ``np.save`` to a file, raises one without it)."""
+    np.lib.format.write_array_header_1_0(
+        file, np.lib.format.header_data_from_array_1_0(frame))
+    file.write(frame.data.cast("B"))
 
 
 class FrameStore:
@@ -98,11 +107,10 @@ class FrameStore:
             uid, resource_path, index = self._resource_uid, self._resource_path, next(self._counter)
         path = self.root / f"{resource_path}_{index}.npy"
         partial = path.with_name(path.name + ".part")
-        buffer = io.BytesIO()   # numpy's own file writes hide the errno of a full disk
-        np.save(buffer, frame, allow_pickle=False)
+        frame = np.ascontiguousarray(frame)
         try:
             with open(partial, "wb") as file:
-                file.write(buffer.getbuffer())
+                write_npy(file, frame)
             os.replace(partial, path)
         except OSError as exc:
             partial.unlink(missing_ok=True)

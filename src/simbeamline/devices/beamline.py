@@ -11,6 +11,7 @@ import dataclasses
 import sys
 
 from . import connect
+from . import ca_gets
 from .dispatcher import calm_dispatcher
 from ..control import ca_env, ca_probe
 from ..catalog.paths import check_writable
@@ -150,6 +151,7 @@ def build_beamline(config: BeamlineConfig | None = None, *, adsim: bool | None =
     config = ca_env.apply_client_env(config)  # before ophyd/pyepics connect
     patient_ophyd_defaults()
     calm_dispatcher()
+    ca_gets.install()
     from . import cameras
 
     frames_root = check_writable(config.data_dir, "data directory")

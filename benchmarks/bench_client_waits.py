@@ -69,7 +69,7 @@ def main() -> None:
         ns = build_session(config, adsim=False, table_and_plots=False, move_progress=False)
         RE, count, mv, spot, current = ns["RE"], ns["count"], ns["mv"], ns["spot"], ns["I"]
         RE(mv(ns["shutter"], "Open"))
-        from epics import ca      # after the session: its CA settings come first
+        from epics import ca  # after the session: its CA settings come first
 
         ioc = psutil.Process(launcher.status(config)["beamline"]["pid"])
         calls = [0]

@@ -9,9 +9,9 @@ waiting loop calls at every turn.
 from __future__ import annotations
 
 import pytest
+from test_session_units import fresh_process_output
 
 from simbeamline.control import launcher
-from test_session_units import fresh_process_output
 
 pytestmark = pytest.mark.timeout(180)
 

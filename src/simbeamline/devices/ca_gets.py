@@ -6,8 +6,9 @@ every ``PV.get`` and ophyd ``get``/``read`` that is not served by a monitor) by 
 the GIL and looks again: about twenty turns for a read answered in half a
 millisecond, hundreds for one answered late on a busy host, every one of them CPU
 taken from the IOC that is to answer. A session's count reads afresh at each point
-(``I``, the suspension guard's interlock, the camera's frame counter); those turns
-were a sixth of its CPU per event.
+(``I``, the suspension guard's interlock, the camera's frame counter); without
+those turns a session's count costs 10 to 22 % less CPU per event
+(benchmarks/bench_client_waits.py).
 
 :func:`install` makes the answer wake the reader. pyepics stores the answer, from
 libca's callback thread, in a one-element list per channel and request type

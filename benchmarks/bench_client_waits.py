@@ -69,17 +69,8 @@ def main() -> None:
         ns = build_session(config, adsim=False, table_and_plots=False, move_progress=False)
         RE, count, mv, spot, current = ns["RE"], ns["count"], ns["mv"], ns["spot"], ns["I"]
         RE(mv(ns["shutter"], "Open"))
-        from epics import ca  # after the session: its CA settings come first
-
         ioc = psutil.Process(launcher.status(config)["beamline"]["pid"])
-        calls = [0]
-        pend_event = ca.pend_event
-
-        def counted(timeout=1e-5):
-            calls[0] += 1
-            return pend_event(timeout)
-
-        ca.pend_event = counted
+        turns = ca_gets.TurnCounter()   # after the session: its CA settings come first
         ways = {"before": (ca_gets.uninstall, buffered_save),
                 "after": (ca_gets.install, frame_store.write_npy)}
         results = {(plan, way): [] for plan in PLANS for way in ways}
@@ -93,13 +84,13 @@ def main() -> None:
                     frame_store.write_npy = write
                     detectors = [spot, current] if with_current else [spot]
                     ioc_before = sum(ioc.cpu_times()[:2])
-                    calls[0] = 0
+                    turns.calls = 0
                     cpu, wall = time.process_time(), time.perf_counter()
                     RE(count(detectors, num=frames))
                     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                     ioc_cpu = sum(ioc.cpu_times()[:2]) - ioc_before
                     results[plan, way].append(
-                        (wall / frames, cpu / frames, ioc_cpu / frames, calls[0] / frames))
+                        (wall / frames, cpu / frames, ioc_cpu / frames, turns.calls / frames))
             print(f"round {number + 1} of {args.rounds} done", flush=True)
     finally:
         shutil.rmtree(config.data_dir, ignore_errors=True)

@@ -2,11 +2,13 @@
 
 Each case runs in a fresh interpreter against the test beamline (the change is
 process-wide): it reads the ring current afresh, the way a count reads ``I`` at each
-point, and counts how often libca's ``pend_event`` ran, which is what pyepics'
-waiting loop calls at every turn.
+point, and counts how often libca's ``pend_event`` ran (``ca_gets.TurnCounter``),
+which is what pyepics' waiting loop calls at every turn.
 """
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 from test_session_units import fresh_process_output
@@ -23,23 +25,17 @@ READS = 50
 FRESH_READS = """
 from simbeamline.control import ca_env
 config = ca_env.apply_client_env()
-from epics import ca
 from ophyd import EpicsSignalRO
 from simbeamline.devices import ca_gets
 if %(install)r:
     ca_gets.install()
-calls = [0]
-pend_event = ca.pend_event
-def counted(timeout=1e-5):
-    calls[0] += 1
-    return pend_event(timeout)
-ca.pend_event = counted
+turns = ca_gets.TurnCounter()
 current = EpicsSignalRO(config.prefix + "current", name="I")   # no monitor: fresh reads
 current.wait_for_connection(timeout=60)
 current.get()
-calls[0] = 0
+turns.calls = 0
 values = [current.get() for _ in range(%(reads)d)]
-print(calls[0] / len(values), sum(isinstance(v, float) and v > 0 for v in values),
+print(turns.calls / len(values), sum(isinstance(v, float) and v > 0 for v in values),
       ca_gets.installed())
 """
 
@@ -110,3 +106,25 @@ def test_install_is_idempotent_and_uninstall_gives_pyepics_back(tmp_path):
             "print(patched != own, again, (ca.poll, ca.get_complete_with_metadata) == own,"
             " ca_gets.installed())\n")
     assert fresh_process_output(code, tmp_path) == ["True", "True", "True", "False"]
+
+
+def test_an_answer_wakes_its_reader_even_for_a_request_type_first_seen():
+    """pyepics reads ``get_results[ftype]`` of a type it never asked for as ``[None]``;
+    the list it gets must be the one stored, whose setting wakes a waiting reader."""
+    from simbeamline.devices.ca_gets import _Board
+
+    board = _Board({})
+    slot = board[14]                      # DBR_TIME_DOUBLE, never asked for before
+    assert slot == [None] and slot is board[14]
+    answered = threading.Event()
+
+    def reader():
+        with board.answered:
+            if board.answered.wait_for(lambda: slot[0] == "answer", timeout=60):
+                answered.set()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    board[14][0] = "answer"               # what pyepics' get callback does
+    thread.join(60)
+    assert answered.is_set()

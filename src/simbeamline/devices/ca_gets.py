@@ -28,7 +28,6 @@ against pyepics 3.5.10 (pinned in pyproject.toml). Only for preemptive callbacks
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 
 #: Longest single wait of a read before pyepics' loop looks at the answer and its
 #: time-out again (the answer itself ends the wait at once).
@@ -49,11 +48,13 @@ class _Slot(list):
             self.board.answered.notify_all()
 
 
-class _Board(defaultdict):
-    """``_CacheItem.get_results`` of one channel: a ``_Slot`` per request type."""
+class _Board(dict):
+    """``_CacheItem.get_results`` of one channel: a ``_Slot`` per request type (a
+    missing type reads as ``[None]``, as pyepics' defaultdict gives it, but the list
+    returned is the very ``_Slot`` stored)."""
 
     def __init__(self, results):
-        super().__init__(lambda: [None])
+        super().__init__()
         self.answered = threading.Condition()
         for ftype, slot in results.items():
             self[ftype] = slot
@@ -62,6 +63,10 @@ class _Board(defaultdict):
         notifying = _Slot(slot)
         notifying.board = self
         super().__setitem__(ftype, notifying)
+
+    def __missing__(self, ftype):
+        self[ftype] = [None]
+        return super().__getitem__(ftype)
 
 
 def _board(entry) -> _Board:
@@ -120,3 +125,21 @@ def uninstall() -> None:
 
 def installed() -> bool:
     return bool(_installed)
+
+
+class TurnCounter:
+    """Counts the turns of libca's event loop that this process asks for
+    (``ca.pend_event`` calls: each turn of pyepics' own waiting loop makes one) from
+    its creation on; what the tests and benchmarks/bench_client_waits.py measure."""
+
+    def __init__(self):
+        from epics import ca
+
+        self.calls = 0
+        pend_event = ca.pend_event
+
+        def counted(timeout=1e-5):
+            self.calls += 1
+            return pend_event(timeout)
+
+        ca.pend_event = counted

@@ -248,7 +248,8 @@ def _watch_sigint() -> None:
 
 
 def _server_context():
-    """caproto's asyncio server context, with Nagle's algorithm off on every circuit.
+    """caproto's asyncio server context, with Nagle's algorithm off on every circuit
+    (and no search for startup hooks in a database that has none).
 
     asyncio turns it off only for sockets whose ``proto`` is IPPROTO_TCP; caproto
     creates its listening socket with proto 0 (``_create_bound_tcp_socket``), so the
@@ -266,6 +267,13 @@ def _server_context():
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             await super().tcp_handler(client, addr)
+
+        def _find_hook_methods(self, *attrs):
+            # a database that says its channels have no startup/shutdown hooks (the
+            # ADSim's, built record by record on first use) is not walked for them
+            if not getattr(self.pvdb, "has_hooks", True):
+                return {}
+            return super()._find_hook_methods(*attrs)
 
     return NoDelayContext
 

@@ -51,6 +51,8 @@ def pytest_configure(config):
         ad_path_map=f"/tmp={base / 'ioc_tmp'}",
     )
     os.environ.update(beamline_config.as_env())
+    # the ADSim IOCs keep their parsed table here, not in the user's ~/.cache
+    os.environ["SIMBEAMLINE_CACHE_DIR"] = str(base / "cache")
     ca_env.apply_client_env(beamline_config)
     _state.update(base=base, config=beamline_config)
 

@@ -212,33 +212,51 @@ def make_channel(spec: PVSpec, *, image_ftvl: str = "UCHAR") -> ChannelData:
     return channel
 
 
-def _make_channel(spec: PVSpec, image_ftvl: str) -> ChannelData:
-    common = dict(reported_record_type=spec.record)
+def initial_value(spec: PVSpec, *, image_ftvl: str = "UCHAR"):
+    """The value the channel of *spec* starts with (what ``make_channel(spec).value``
+    is): a record not made a channel yet is read as this (:mod:`.records`)."""
     if spec.kind == "enum" and spec.enum_strings:
-        index = _number(spec.initial, int, 0)
-        index = min(max(index, 0), len(spec.enum_strings) - 1)
-        return HookedEnum(value=spec.enum_strings[index], enum_strings=spec.enum_strings, **common)
-    if spec.kind == "enum":  # a bo with no state strings: DBR_ENUM, no names
-        return HookedBareEnum(value=min(max(_number(spec.initial, int, 0), 0), 1), **common)
+        index = min(max(_number(spec.initial, int, 0), 0), len(spec.enum_strings) - 1)
+        return spec.enum_strings[index]
+    if spec.kind == "enum":     # a bo with no state strings: the state number
+        return min(max(_number(spec.initial, int, 0), 0), 1)
     if spec.kind == "double":
-        return _HOOKED[ChannelDouble](value=_number(spec.initial, float, 0.0),
-                                     precision=spec.precision, units=spec.units, **common)
+        return _number(spec.initial, float, 0.0)
+    if spec.kind in ("long", "short"):
+        return _number(spec.initial, int, 0)
+    if spec.kind in ("string", "longstring"):
+        return spec.initial
+    if spec.kind == "array":      # one element: caproto holds the scalar
+        zeros = np.zeros(spec.length, dtype=_ARRAY_CLASSES[spec.ftvl][1])
+        return zeros[0] if spec.length == 1 else zeros
+    if spec.kind == "image":
+        return np.zeros(1, dtype=IMAGE_FTVL[image_ftvl][1])
+    raise ValueError(f"{spec.suffix}: unknown kind {spec.kind!r}")
+
+
+def _make_channel(spec: PVSpec, image_ftvl: str) -> ChannelData:
+    common = dict(value=initial_value(spec, image_ftvl=image_ftvl),
+                  reported_record_type=spec.record)
+    if spec.kind == "enum" and spec.enum_strings:
+        return HookedEnum(enum_strings=spec.enum_strings, **common)
+    if spec.kind == "enum":  # a bo with no state strings: DBR_ENUM, no names
+        return HookedBareEnum(**common)
+    if spec.kind == "double":
+        return _HOOKED[ChannelDouble](precision=spec.precision, units=spec.units, **common)
     if spec.kind == "long":
-        return _HOOKED[ChannelInteger](value=_number(spec.initial, int, 0), units=spec.units,
-                                      **common)
+        return _HOOKED[ChannelInteger](units=spec.units, **common)
     if spec.kind == "short":
-        return _HOOKED[ChannelShort](value=_number(spec.initial, int, 0), **common)
+        return _HOOKED[ChannelShort](**common)
     if spec.kind == "string":
-        return _HOOKED[ChannelString](value=spec.initial, max_length=1, **common)
+        return _HOOKED[ChannelString](max_length=1, **common)
     if spec.kind == "longstring":
         # A CHAR waveform (not a 40-character DBR_STRING): long paths survive.
-        return HookedLongString(value=spec.initial, max_length=spec.length, **common)
+        return HookedLongString(max_length=spec.length, **common)
     if spec.kind == "array":
-        cls, dtype = _ARRAY_CLASSES[spec.ftvl]
-        return _HOOKED[cls](value=np.zeros(spec.length, dtype=dtype), max_length=spec.length,
-                            **common)
+        cls, _ = _ARRAY_CLASSES[spec.ftvl]
+        return _HOOKED[cls](max_length=spec.length, **common)
     if spec.kind == "image":
-        cls, dtype = IMAGE_FTVL[image_ftvl]
-        return _HOOKED[cls](value=np.zeros(1, dtype=dtype), max_length=spec.length or IMAGE_NELM,
+        cls, _ = IMAGE_FTVL[image_ftvl]
+        return _HOOKED[cls](max_length=spec.length or IMAGE_NELM,
                             max_subscription_backlog=IMAGE_BACKLOG, **common)
     raise ValueError(f"{spec.suffix}: unknown kind {spec.kind!r}")

@@ -1,7 +1,7 @@
 """The PV database of the ADSimDetector IOC and the dispatch of client puts.
 
-Every record of :mod:`.table` (the real IOC's 7,395) becomes a caproto channel,
-built from the data, not from classes. A put on a record runs the behaviour
+Every record of :mod:`.table` (the real IOC's 7,395) is served as a caproto
+channel, built from the data, not from classes, when it is first used (:mod:`.records`). A put on a record runs the behaviour
 registered for it (if any: the driver and the plugins register theirs), then
 updates its ``_RBV`` twin, so every put shows on its readback. Soft records
 (:mod:`.soft`) follow the records they link to.
@@ -10,6 +10,7 @@ updates its ``_RBV`` twin, so every put shows on its readback. Soft records
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -19,10 +20,11 @@ from caproto import SkipWrite
 
 from ..autosave import PutSettings, is_ad_action
 from .beamline import BeamlineLink
-from .channels import fit_text, make_channel
+from .channels import fit_text, initial_value, make_channel
 from .driver import Driver
 from .paths import PathMap
 from .chain import PluginChain
+from .records import PrefixedRecords, Records
 from .soft import SoftRecords
 from .table import load_table
 
@@ -68,19 +70,12 @@ class ADSimIOC:
                  stage_scale: float = 4.0, **_):
         self.prefix = prefix
         self.image_ftvl = image_ftvl
-        self.channels = {}
         specs = load_table()
-        for spec in specs:
-            channel = make_channel(spec, image_ftvl=image_ftvl)
-            channel.suffix = spec.suffix
-            channel.spec = spec
-            if not spec.read_only:
-                channel.on_put = self._on_put
-            self.channels[spec.suffix] = channel
-        self.pvdb = {prefix + suffix: ch for suffix, ch in self.channels.items()}
         self.soft = SoftRecords(self, specs)
-        for source in self.soft.dependents:
-            self.channels[source].after_write = self.soft.on_write
+        #: suffix -> caproto channel, each made on first use (see .records)
+        self.channels = Records(specs, self._make_channel,
+                                functools.partial(initial_value, image_ftvl=image_ftvl))
+        self.pvdb = PrefixedRecords(prefix, self.channels)
         self.handlers = {}
         self.path_map = path_map or PathMap()
         self.beamline = beamline or BeamlineLink()
@@ -92,17 +87,29 @@ class ADSimIOC:
         #: settings clients put, kept across restarts (autosave)
         self.settings = PutSettings("adsim", is_ad_action, prefix)
 
+    def _make_channel(self, spec):
+        """The channel serving *spec*, hooked to this IOC's puts and soft records."""
+        channel = make_channel(spec, image_ftvl=self.image_ftvl)
+        channel.suffix = spec.suffix
+        channel.spec = spec
+        if not spec.read_only:
+            channel.on_put = self._on_put
+        if spec.suffix in self.soft.dependents:
+            channel.after_write = self.soft.on_write
+        return channel
+
     # -- state ---------------------------------------------------------------
     def get(self, suffix: str):
         """Current value of a record (enums as their string)."""
-        return self.channels[suffix].value
+        return self.channels.value(suffix)
 
     def numeric(self, suffix: str):
         """Current value of a record as a number (enums as their state index)."""
-        channel = self.channels[suffix]
-        value = channel.value
-        if isinstance(value, str) and getattr(channel, "enum_strings", None):
-            return channel.enum_strings.index(value) if value in channel.enum_strings else 0
+        value = self.channels.value(suffix)
+        if isinstance(value, str):
+            strings = self.channels.enum_strings(suffix)
+            if strings:
+                return strings.index(value) if value in strings else 0
         return value
 
     def has(self, suffix: str) -> bool:
@@ -127,13 +134,13 @@ class ADSimIOC:
         readbacks that mostly repeat (array sizes, data type): each post costs a
         caproto write and a monitor update to every subscriber."""
         for suffix, value in values.items():
-            channel = self.channels.get(suffix)
-            if channel is None:
+            spec = self.channels.specs.get(suffix)
+            if spec is None:
                 continue
-            value = fit_text(channel.spec, value)
-            if channel.spec.kind in SCALAR_KINDS and channel.value == value:
+            value = fit_text(spec, value)
+            if spec.kind in SCALAR_KINDS and self.channels.value(suffix) == value:
                 continue
-            await channel.write(value, verify_value=False)
+            await self.channels[suffix].write(value, verify_value=False)
 
     def register(self, suffix: str, handler) -> None:
         """``await handler(value)`` on each client put of *suffix*; it returns the

@@ -117,7 +117,11 @@ class SoftRecords:
 
     async def on_write(self, channel) -> None:
         """A followed record changed: recompute what depends on it."""
-        for spec in self.dependents.get(channel.suffix, ()):
+        await self.recompute(channel.suffix)
+
+    async def recompute(self, source: str) -> None:
+        """Post each record computed from *source* whose value is not what it holds."""
+        for spec in self.dependents.get(source, ()):
             try:
                 value = self.value_of(spec)
             except Exception as exc:   # a soft record never breaks its source's write
@@ -129,7 +133,7 @@ class SoftRecords:
     async def compute_all(self) -> None:
         """Give every soft record its value from the boot values (at startup)."""
         for source in list(self.dependents):
-            await self.on_write(self.ioc.channels[source])
+            await self.recompute(source)
 
     async def run_rates(self, period: float = 1.0) -> None:
         """Every *period* seconds, ArrayRate_RBV = frames counted since the last time

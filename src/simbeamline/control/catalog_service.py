@@ -28,8 +28,6 @@ import json
 import os
 import secrets
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from .config import BeamlineConfig
@@ -226,6 +224,9 @@ def supervisor_env(config: BeamlineConfig, service: CatalogService) -> dict[str,
 
 def tiled_answers(service: CatalogService, timeout: float = 1.0) -> bool:
     """True when the Tiled server answers HTTP on its /api/v1/ (any status but 5xx)."""
+    import urllib.error  # here, not at the top: off the command line's start
+    import urllib.request
+
     try:
         with urllib.request.urlopen(f"{service.tiled_uri}/api/v1/", timeout=timeout):
             return True

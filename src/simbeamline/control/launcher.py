@@ -6,21 +6,20 @@ variables, and adds what supervisord cannot know: an IOC is *up* only when its
 PVs answer over Channel Access (a channel created, :mod:`.ca_probe`). supervisord also
 runs the beamline's CA repeater, on the beamline's own repeater port.
 
-Light on purpose (no caproto, no numpy, no supervisor package): the command line
-imports it.
+Light on purpose (no caproto, no numpy, no supervisor package, and its XML-RPC client
+only once supervisord is on its way): the command line imports it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import http.client
+import functools
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import xmlrpc.client
 from pathlib import Path
 
 
@@ -71,32 +70,47 @@ def _socket(config: BeamlineConfig) -> Path:
     return config.run_dir / "supervisor.sock"
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP over supervisord's unix socket."""
+@functools.cache
+def _xmlrpc():
+    """xmlrpc.client, and a transport for it over a unix socket (supervisor's own
+    transport costs a heavier import). Imported on first use: with http.client it is
+    a quarter of the command line's imports, and `start` needs it only once
+    supervisord has been spawned."""
+    import http.client
+    import xmlrpc.client
 
-    def __init__(self, path: Path):
-        super().__init__("localhost")
-        self.socket_path = str(path)
+    class UnixConnection(http.client.HTTPConnection):
+        """HTTP over supervisord's unix socket."""
 
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.socket_path)
+        def __init__(self, path: Path):
+            super().__init__("localhost")
+            self.socket_path = str(path)
 
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(self.socket_path)
 
-class _UnixTransport(xmlrpc.client.Transport):
-    """XML-RPC over a unix socket (supervisor's own transport costs a heavier import)."""
+    class UnixTransport(xmlrpc.client.Transport):
+        def __init__(self, path: Path):
+            super().__init__()
+            self.socket_path = path
 
-    def __init__(self, path: Path):
-        super().__init__()
-        self.socket_path = path
+        def make_connection(self, host):
+            return UnixConnection(self.socket_path)
 
-    def make_connection(self, host):
-        return _UnixConnection(self.socket_path)
+    return xmlrpc.client, UnixTransport
 
 
 def _rpc(config: BeamlineConfig):
     """An XML-RPC proxy to this beamline's supervisord over its unix socket."""
-    return xmlrpc.client.ServerProxy("http://localhost", transport=_UnixTransport(_socket(config)))
+    client, transport = _xmlrpc()
+    return client.ServerProxy("http://localhost", transport=transport(_socket(config)))
+
+
+def _rpc_errors() -> tuple[type[Exception], ...]:
+    """What a call of :func:`_rpc`'s proxy raises when supervisord does not answer it."""
+    client, _ = _xmlrpc()
+    return (OSError, client.Fault, client.ProtocolError)
 
 
 def supervisor_env(config: BeamlineConfig) -> dict[str, str]:
@@ -119,7 +133,7 @@ def supervisord_running(config: BeamlineConfig) -> bool:
         return False
     try:
         return _rpc(config).supervisor.getState()["statename"] == "RUNNING"
-    except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+    except _rpc_errors():
         return False
 
 
@@ -212,7 +226,7 @@ def _programs(config: BeamlineConfig) -> dict[str, str]:
     try:
         return {info["name"]: info["statename"]
                 for info in _rpc(config).supervisor.getAllProcessInfo()}
-    except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+    except _rpc_errors():
         return {}
 
 
@@ -241,14 +255,15 @@ def start(config: BeamlineConfig | None = None, timeout: float = 30.0) -> bool:
     if not supervisord_running(config):
         for directory in (config.run_dir, config.log_dir):
             directory.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
+        daemon = subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(SUPERVISOR_CONF)],
-            env=supervisor_env(config), capture_output=True, text=True,
+            env=supervisor_env(config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        if result.returncode != 0:
+        _xmlrpc()   # imported while supervisord starts and daemonizes
+        stdout, stderr = daemon.communicate()
+        if daemon.returncode != 0:
             raise LauncherError(
-                f"supervisord did not start (exit {result.returncode}):\n"
-                f"{result.stdout}{result.stderr}"
+                f"supervisord did not start (exit {daemon.returncode}):\n{stdout}{stderr}"
             )
         deadline = time.monotonic() + timeout
         while not supervisord_running(config):
@@ -322,7 +337,7 @@ def stop(config: BeamlineConfig | None = None, timeout: float = 30.0) -> bool:
         _wait_exit(programs, deadline, "the beamline's programs")
         try:
             rpc.supervisor.shutdown()
-        except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+        except _rpc_errors():
             pass  # already shutting down
     elif pid is not None and _alive(pid):
         os.kill(pid, signal.SIGTERM)

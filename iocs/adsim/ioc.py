@@ -1,10 +1,11 @@
 """The PV database of the ADSimDetector IOC and the dispatch of client puts.
 
 Every record of :mod:`.table` (the real IOC's 7,395) is served as a caproto
-channel, built from the data, not from classes, when it is first used (:mod:`.records`). A put on a record runs the behaviour
-registered for it (if any: the driver and the plugins register theirs), then
-updates its ``_RBV`` twin, so every put shows on its readback. Soft records
-(:mod:`.soft`) follow the records they link to.
+channel, built from the data, not from classes, when it is first used
+(:mod:`.records`). A put on a record runs the behaviour registered for it (if any:
+the driver and the plugins register theirs), then updates its ``_RBV`` twin, so
+every put shows on its readback. Soft records (:mod:`.soft`) follow the records they
+link to.
 """
 
 from __future__ import annotations

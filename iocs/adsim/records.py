@@ -2,12 +2,11 @@
 
 The real simDetector IOC has 7,395 records, and a client uses a few hundred of them.
 Building every channel up front took 75 ms of the IOC's start and 19 MB for channels
-nobody reads. Here a
-record becomes a channel when a client searches for it or the IOC posts to it;
-until then it is only its :class:`~.table.PVSpec`, and reading it (the soft records'
-boot computation reads two thousand) gives the value its channel would start with. ``in``, ``len`` and
-iteration see every record, built or not, so to a client and to the IOC's code
-the database is complete.
+nobody reads. Here a record becomes a channel when a client searches for it or the
+IOC posts to it; until then it is only its :class:`~.table.PVSpec`, and reading it
+(the soft records' boot computation reads two thousand) gives the value its channel
+would start with. ``in``, ``len`` and iteration see every record, built or not, so to
+a client and to the IOC's code the database is complete.
 """
 
 from __future__ import annotations

@@ -64,3 +64,44 @@ def test_without_calming_the_threads_wake_ten_times_a_second(beamline, tmp_path)
         IDLE_THEN_CALLBACK % {"idle_wait": 0.1}, tmp_path, beamline.as_env())
     assert (threads, ran, float(wait)) == ("7", "True", 0.1)
     assert int(idle) >= 7 * 5, f"only {idle} wake-ups in one second at ophyd's 0.1 s"
+
+
+#: A fresh process: a utility task still running when the process exits (as ophyd's
+#: metadata read after a connection can be) waits for the dispatcher's stop, then
+#: says whether the signal's channel was still open, and if so reads its limits over
+#: it. Released first, libca would have crashed on that read (SIGSEGV, 1 exit in
+#: about 20 before the fix).
+TASK_AT_EXIT = """
+from simbeamline.control import ca_env
+config = ca_env.apply_client_env()
+import ophyd
+from ophyd import EpicsSignalRO
+from simbeamline.devices.dispatcher import calm_dispatcher
+if %(calm)r:
+    calm_dispatcher()
+signal = EpicsSignalRO(config.prefix + "current", name="I")
+signal.wait_for_connection(timeout=60)
+dispatcher = ophyd.get_cl().get_dispatcher()
+pv = signal._read_pv
+def task_running_at_exit():
+    dispatcher.stop_event.wait(60)
+    if pv.chid is None:
+        print("released", flush=True)
+    else:
+        print("open", pv.get_ctrlvars(timeout=10)["units"], flush=True)
+dispatcher.schedule_utility_task(task_running_at_exit)
+"""
+
+
+def test_at_exit_the_threads_stop_before_the_channels_are_released(beamline, tmp_path):
+    """The calmed dispatcher stops (and waits for a running task) before ophyd's
+    finalizers clear the signals' channels: the task still reads over its channel."""
+    assert fresh_process_output(TASK_AT_EXIT % {"calm": True}, tmp_path,
+                                beamline.as_env()) == ["open", "mA"]
+
+
+def test_without_calming_a_task_at_exit_outlives_its_channel(beamline, tmp_path):
+    """The measurement above can fail: with ophyd's own exit order the channel is
+    released while the task still runs."""
+    assert fresh_process_output(TASK_AT_EXIT % {"calm": False}, tmp_path,
+                                beamline.as_env()) == ["released"]

@@ -8,9 +8,20 @@ a core. :func:`calm_dispatcher` gives the threads a long timeout (work still wak
 them at once: it arrives on their queue) and, when the dispatcher is stopped (ophyd
 does so at exit), hands each a no-op first, so that joining them does not wait out
 that timeout.
+
+It also stops them at exit before ophyd's signals release their channels. ophyd
+stops its dispatcher from an exit handler registered at ``import ophyd``, while the
+signals' channels are released by ``weakref.finalize``'s exit handler, registered
+when the first finalizer is made (usually the first signal, later), and exit
+handlers run last-registered first. So a metadata read still running in a utility
+thread (ophyd's connection callback starts one) could use a channel the main thread
+had just cleared: libca then crashes the exiting process with SIGSEGV.
 """
 
 from __future__ import annotations
+
+import atexit
+import weakref
 
 #: Seconds an idle callback thread waits before looking at its stop flag (ophyd: 0.1).
 IDLE_WAIT = 5.0
@@ -46,3 +57,21 @@ def calm_dispatcher(idle_wait: float = IDLE_WAIT) -> None:
             join()
 
         dispatcher.stop = stop
+        _stop_before_channels_are_released(dispatcher)
+
+
+class _Anchor:
+    """An object to hang a finalizer on (``object()`` takes no weak references)."""
+
+
+def _stop_before_channels_are_released(dispatcher) -> None:
+    """Stop *dispatcher* at exit before any finalizer releases a channel: make
+    ``weakref.finalize`` register its exit handler now (a finalizer on a throwaway
+    object), then register the stop after it, so that it runs first."""
+    weakref.finalize(_Anchor(), _nothing)
+
+    def stop_at_exit():
+        if dispatcher.is_alive():
+            dispatcher.stop()
+
+    atexit.register(stop_at_exit)

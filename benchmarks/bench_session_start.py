@@ -12,6 +12,12 @@ collector as Python runs it.
 
     python benchmarks/bench_session_start.py --repeat 5
 
+With ``--adsim``, the session as the profile builds it while the ADSimDetector IOC
+answers (with ``adsimdet``), two ways: "adsimdet together", as the session does it,
+every lazy signal of the detector made at once (``connect.make_lazy_signals``), and
+"adsimdet one by one", ophyd's way, each made and waited for in turn as the first
+walk over it reaches it; beside the session without it.
+
 Each case is a fresh interpreter that imports the session and runs ``build_session``
 (no ADSim, table and plots on, as the classroom's students do) against the running
 beamline of the environment's configuration; the cases alternate. Printed: the
@@ -38,8 +44,11 @@ if sys.argv[1] == "shipped":
     session.new_run_engine = lambda: RunEngine({})
 if sys.argv[1] in ("shipped", "collector"):
     session.hold_collector = contextlib.nullcontext
-ns = session.build_session(adsim=False, table_and_plots=True)
-if sys.argv[1] != "session":
+if sys.argv[1] == "adsimdet one by one":
+    import simbeamline.devices.adsimdet as adsimdet
+    adsimdet.make_lazy_signals = lambda device: None
+ns = session.build_session(adsim=sys.argv[1].startswith("adsimdet"), table_and_plots=True)
+if sys.argv[1] in ("shipped", "collector", "catalog at start"):
     ns["db"].__wrapped__    # the catalog opened (databroker imported) at start
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
@@ -48,8 +57,11 @@ print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--adsim", action="store_true",
+                        help="sessions with adsimdet, its signals made together or one by one")
     args = parser.parse_args()
-    cases = ("shipped", "collector", "catalog at start", "session")
+    cases = (("adsimdet one by one", "adsimdet together", "session") if args.adsim
+             else ("shipped", "collector", "catalog at start", "session"))
     results: dict[str, list[tuple[float, float]]] = {case: [] for case in cases}
     for n in range(args.repeat):
         for case in results:
@@ -61,10 +73,11 @@ def main() -> None:
     med = {case: (statistics.median(t for t, _ in r), statistics.median(m for _, m in r))
            for case, r in results.items()}
     for case, (seconds, mb) in med.items():
-        print(f"{case:16s}: session built in {seconds:.2f} s, peak RSS {mb:.0f} MB")
-    print(f"ratio session / shipped: time {med['session'][0] / med['shipped'][0]:.2f}x, "
-          f"memory {med['session'][1] / med['shipped'][1]:.2f}x")
-    for case, baseline in (("catalog at start", "collector"), ("session", "catalog at start")):
+        print(f"{case:19s}: session built in {seconds:.2f} s, peak RSS {mb:.0f} MB")
+    ratios = ((("adsimdet together", "adsimdet one by one"), ("adsimdet together", "session"))
+              if args.adsim else (("session", "shipped"), ("catalog at start", "collector"),
+                                  ("session", "catalog at start")))
+    for case, baseline in ratios:
         print(f"ratio {case} / {baseline}: time {med[case][0] / med[baseline][0]:.2f}x, "
               f"memory {med[case][1] / med[baseline][1]:.2f}x")
 

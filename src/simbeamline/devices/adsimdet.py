@@ -35,6 +35,7 @@ from ophyd.utils import InvalidState
 from simbeamline_iocs.adsim.paths import PathMap
 
 from ..control.config import BeamlineConfig
+from .connect import make_lazy_signals
 from .ioc_loss import Explained, IocLost, IocWatch
 
 #: Our choice of file arrangement under the IOC's mapped directory.
@@ -254,8 +255,9 @@ def path_templates(config: BeamlineConfig) -> tuple[str, str]:
 
 
 def create_adsimdet(config: BeamlineConfig):
-    """Build ``adsimdet`` (not yet connected: :func:`..beamline.build_beamline` waits for
-    its signals, then calls :func:`prepare_adsimdet`)."""
+    """Build ``adsimdet`` with every signal of cam1 and HDF1 made, none yet connected
+    (:func:`..beamline.build_beamline` waits for them all, then calls
+    :func:`prepare_adsimdet`)."""
     write_template, read_template = path_templates(config)
     plugins = [
         {"cam": {"class": TheDetectorCam}},
@@ -268,8 +270,13 @@ def create_adsimdet(config: BeamlineConfig):
         },
         "image",
     ]
-    return ad_creator(config.ad_prefix, name="adsimdet", plugins=plugins,
-                      bases=(ReliableSingleTrigger, DetectorBase))
+    adsimdet = ad_creator(config.ad_prefix, name="adsimdet", plugins=plugins,
+                          bases=(ReliableSingleTrigger, DetectorBase))
+    # what prepare_adsimdet uses, made now so that their searches go out at once (the
+    # image plugin's stay lazy: its shaped image fails to derive before a first frame)
+    for plugin in (adsimdet.cam, adsimdet.hdf1):
+        make_lazy_signals(plugin)
+    return adsimdet
 
 
 def prepare_adsimdet(adsimdet):

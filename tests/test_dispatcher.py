@@ -105,3 +105,34 @@ def test_without_calming_a_task_at_exit_outlives_its_channel(beamline, tmp_path)
     released while the task still runs."""
     assert fresh_process_output(TASK_AT_EXIT % {"calm": False}, tmp_path,
                                 beamline.as_env()) == ["released"]
+
+
+#: A fresh process: ophyd's debug monitor thread is made to sleep an hour between its
+#: looks at the queues; once it has gone to sleep, the process exits.
+MONITOR_ASLEEP_AT_EXIT = """
+import time
+from simbeamline.control import ca_env
+ca_env.apply_client_env()
+import ophyd
+from simbeamline.devices.dispatcher import calm_dispatcher
+calm_dispatcher()
+dispatcher = ophyd.get_cl().get_dispatcher()
+monitor = dispatcher._debug_monitor_thread
+def sleeps():
+    status = open(f"/proc/self/task/{monitor.native_id}/status").read()
+    return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+before = sleeps()
+dispatcher.debug_monitor_interval = 3600.0
+while sleeps() == before:   # until it has woken and gone to sleep again, for an hour
+    time.sleep(0.05)
+print(monitor.is_alive(), dispatcher.debug_monitor_interval)
+"""
+
+
+def test_exit_does_not_wait_for_the_debug_monitor(tmp_path, beamline):
+    """ophyd's stop joins its debug monitor, a daemon thread asleep between looks at
+    the queues (a second at a time: every exit waited up to that second). The calmed
+    dispatcher's stop leaves it: this process exits although it sleeps an hour
+    (fresh_process_output's time limit)."""
+    assert fresh_process_output(MONITOR_ASLEEP_AT_EXIT, tmp_path,
+                                beamline.as_env()) == ["True", "3600.0"]

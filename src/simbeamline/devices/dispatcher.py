@@ -7,7 +7,8 @@ second, which thirty classroom sessions on one small host multiply into a share 
 a core. :func:`calm_dispatcher` gives the threads a long timeout (work still wakes
 them at once: it arrives on their queue) and, when the dispatcher is stopped (ophyd
 does so at exit), hands each a no-op first, so that joining them does not wait out
-that timeout.
+that timeout; nor does it wait for ophyd's debug monitor thread, which logs queue
+sizes once a second and kept every exit waiting for up to that second.
 
 It also stops them at exit before ophyd's signals release their channels. ophyd
 stops its dispatcher from an exit handler registered at ``import ophyd``, while the
@@ -50,11 +51,13 @@ def calm_dispatcher(idle_wait: float = IDLE_WAIT) -> None:
     for thread in dispatcher.threads.values():
         thread.timeout = idle_wait    # read at each turn of the thread's loop
     if "stop" not in vars(dispatcher):
-        join = dispatcher.stop        # ophyd's: sets the flag, joins the threads
-
         def stop():
+            """ophyd's stop, without waiting for its debug monitor: a daemon thread
+            that only logs queue sizes, asleep a second at a time (joining it made
+            every exit up to a second longer)."""
             _wake_to_stop(dispatcher)
-            join()
+            for thread in dispatcher.threads.values():
+                thread.join()
 
         dispatcher.stop = stop
         _stop_before_channels_are_released(dispatcher)

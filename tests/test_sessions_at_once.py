@@ -1,4 +1,5 @@
-"""A class starts together: ten sessions started at the same instant all connect.
+"""A class starts together: ten sessions started at the same instant all connect,
+``adsimdet`` included, as the profile builds them.
 
 Each child process imports the session stack first, then waits for one "go" file, so
 all ten open their Channel Access connections to the same IOC at the same moment
@@ -27,14 +28,16 @@ import json, sys, time
 from pathlib import Path
 from simbeamline.control.config import BeamlineConfig
 from simbeamline.session import build_session  # every heavy import before the barrier
+import simbeamline.devices.adsimdet
 
 Path(sys.argv[1]).touch()
 while not Path(sys.argv[2]).exists():
     time.sleep(0.005)  # the barrier: all children connect at the same instant
-ns = build_session(BeamlineConfig.from_env(), adsim=False, table_and_plots=False,
-                   move_progress=False)
+ns = build_session(BeamlineConfig.from_env(), adsim=None, table_and_plots=False,
+                   move_progress=False)   # None: adsimdet too, since its IOC answers
 print(json.dumps({"current": ns["I"].get(), "spot": ns["spot"].connected,
-                  "motor": ns["mtr_spotx"].connected}))
+                  "motor": ns["mtr_spotx"].connected,
+                  "adsimdet": ns["adsimdet"] is not None and ns["adsimdet"].connected}))
 """
 
 #: What libca prints when it finds no repeater (or one that never confirms).
@@ -78,7 +81,8 @@ def connected(stdout: str) -> bool:
         state = json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         return False
-    return 300 < state["current"] < 700 and state["spot"] and state["motor"]
+    return (300 < state["current"] < 700 and state["spot"] and state["motor"]
+            and state["adsimdet"])
 
 
 def test_connect_tells_a_failed_connection_from_a_down_ioc(beamline):

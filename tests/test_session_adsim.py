@@ -84,11 +84,14 @@ def test_lazy_signals_are_made_at_once_without_waiting(beamline, monkeypatch):
 def test_ophyds_own_way_waits_for_each_lazy_signal_as_it_is_made(beamline, monkeypatch):
     """The measurement above can fail: walking the same plugins' lazy signals, ophyd
     waits for each one in turn."""
+    from simbeamline.devices.connect import wait_connected
+
     adsimdet = _plain_adsimdet(beamline, "adsimdet_one_by_one")
     try:
         waited = _waits_for_connection(monkeypatch)
         lazy = _lazy_names(adsimdet)
         assert len(lazy) >= len(set(waited) & lazy) > 200
+        wait_connected({"cam": adsimdet.cam, "hdf1": adsimdet.hdf1})  # nothing in flight
     finally:
         adsimdet.destroy()
 

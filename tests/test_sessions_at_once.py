@@ -108,3 +108,28 @@ def test_connect_tells_a_failed_connection_from_a_down_ioc(beamline):
         connect.connect(build, lambda: ca_probe.DOWN, "the IOC", patience=0.5)
     with pytest.raises(BeamlineNotRunning, match="start"):
         build_beamline(dataclasses.replace(beamline, prefix="nobody:"), adsim=False)
+
+
+def test_a_long_connection_says_what_it_waits_for(beamline, capfd):
+    """An IOC that answers while one PV of a device never connects: the wait goes on
+    (a busy class's searches can go unanswered for seconds), but not in silence: each
+    stall says which signals are missing and how long it may still wait, each retry
+    says so, and the end is ConnectFailed naming the PV."""
+    import pytest
+    from ophyd import EpicsSignalRO
+
+    from simbeamline.control import launcher
+    from simbeamline.devices import connect
+
+    def build():
+        return {"I": EpicsSignalRO(f"{beamline.prefix}current", name="I"),
+                "x": EpicsSignalRO(f"{beamline.prefix}no_such_pv", name="x")}
+
+    with pytest.raises(connect.ConnectFailed, match="no_such_pv"):
+        connect.connect(build, lambda: launcher.ioc_state(beamline, "beamline", 5), "the IOC",
+                        patience=0.5, attempts=2, limit=1.5)
+    said = capfd.readouterr().err
+    assert "simbeamline: the IOC: 1 of 2 signals not connected" in said
+    assert f"{beamline.prefix}no_such_pv" in said
+    assert "the IOC answers, so waiting on (at most" in said
+    assert "trying again in a fresh Channel Access context (attempt 2 of 2)" in said

@@ -29,6 +29,7 @@ callbacks still queued for devices thrown away. Both are handled here, so
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from typing import Callable
 
@@ -85,6 +86,12 @@ def make_lazy_signals(device) -> None:
             child = getattr(device, name)
             if isinstance(child, Device):
                 make_lazy_signals(child)
+
+
+def _report(line: str) -> None:
+    """Tell the person waiting why connecting takes long (on stderr, as a session's
+    other notices)."""
+    print(f"simbeamline: {line}", file=sys.stderr, flush=True)
 
 
 def _signals(device) -> list:
@@ -155,7 +162,7 @@ def connect(build: Callable[[], dict], state: Callable[[], str], what: str, *,
     quiet_discarded_channels()
     give_up = time.monotonic() + limit
     failures = []
-    for _ in range(attempts):
+    for attempt in range(1, attempts + 1):
         devices = build()
         while True:
             try:
@@ -167,14 +174,21 @@ def connect(build: Callable[[], dict], state: Callable[[], str], what: str, *,
             if found in (ca_probe.DOWN, ca_probe.LACKS):
                 fresh_ca_context(devices)
                 raise IocDown(f"{what} does not answer ({failure})")
-            if time.monotonic() > give_up:
+            left = give_up - time.monotonic()
+            if left < 0:
                 break
             signals = [sig for device in devices.values() for sig in _signals(device)]
             if found == ca_probe.SERVES and not _channels_connected(signals):
                 break  # this client's context is wedged: nothing in flight, safe to drop
             # SILENT (busy IOC), or channels with callbacks in flight: destroying them
             # crashed libca under load (exit -11), so their answers are waited for
+            busy = "answers" if found == ca_probe.SERVES else "is busy"
+            _report(f"{what}: {failure}; the IOC {busy}, so waiting on (at most "
+                    f"{left:.0f} s more)")
         failures.append(failure)
         fresh_ca_context(devices)
+        if attempt < attempts:
+            _report(f"{what}: {failure}; trying again in a fresh Channel Access context "
+                    f"(attempt {attempt + 1} of {attempts})")
     raise ConnectFailed(f"{what} answers, but its devices did not connect in {attempts} "
                         f"attempts, each in a fresh Channel Access context (last: {failures[-1]})")

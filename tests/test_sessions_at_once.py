@@ -111,10 +111,11 @@ def test_connect_tells_a_failed_connection_from_a_down_ioc(beamline):
 
 
 def test_a_long_connection_says_what_it_waits_for(beamline, capfd):
-    """An IOC that answers while one PV of a device never connects: the wait goes on
-    (a busy class's searches can go unanswered for seconds), but not in silence: each
-    stall says which signals are missing and how long it may still wait, each retry
-    says so, and the end is ConnectFailed naming the PV."""
+    """An IOC that answers while one PV of a device never connects, and nobody asks
+    the IOC whether it serves that PV (as for a search lost in a busy class: the IOC
+    serves it): the wait goes on, but not in silence: each stall says which signals
+    are missing and how long it may still wait, each retry says so, and the end is
+    ConnectFailed naming the PV."""
     import pytest
     from ophyd import EpicsSignalRO
 
@@ -133,3 +134,32 @@ def test_a_long_connection_says_what_it_waits_for(beamline, capfd):
     assert f"{beamline.prefix}no_such_pv" in said
     assert "the IOC answers, so waiting on (at most" in said
     assert "trying again in a fresh Channel Access context (attempt 2 of 2)" in said
+
+
+def test_a_pv_the_ioc_refuses_fails_at_the_first_stall(beamline, capfd):
+    """A session's connection asks the IOC for the PVs still missing after a stall: one
+    it refuses (an IOC of another version) will never connect, so the session fails
+    there, naming the PVs and what to do, instead of waiting on for ten minutes. The
+    PVs it serves are not counted."""
+    import pytest
+    from ophyd import EpicsSignal, EpicsSignalRO
+
+    from simbeamline.control import ca_probe
+    from simbeamline.devices.beamline import BeamlineConnectFailed, _connect
+
+    prefix = beamline.prefix
+    assert ca_probe.refused([f"{prefix}current", f"{prefix}no_such_pv"], beamline.beamline_host,
+                            beamline.ca_port, 5) == [f"{prefix}no_such_pv"]
+
+    def build():
+        return {"I": EpicsSignalRO(f"{prefix}current", name="I"),
+                "x": EpicsSignal(f"{prefix}no_such_pv", write_pv=f"{prefix}no_such_sp", name="x")}
+
+    with pytest.raises(BeamlineConnectFailed) as failed:
+        _connect(beamline, "beamline", build, timeout=0.5)
+    message = str(failed.value)
+    assert f"does not serve {prefix}no_such_pv, {prefix}no_such_sp, which" in message
+    assert "not the IOC these devices were made for" in message
+    assert f"{prefix}current" not in message
+    said = capfd.readouterr().err
+    assert "waiting on" not in said and "trying again" not in said, said

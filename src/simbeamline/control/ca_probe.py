@@ -130,6 +130,14 @@ class Repeater:
         return False
 
 
+def refused(pvs: list[str], host: str, port: int, timeout: float) -> list[str]:
+    """The PVs of *pvs* the IOC at *host*:*port* refuses a channel for (it does not
+    serve them), asked one after another within *timeout* seconds in all; a PV not
+    answered in time is not counted (a busy IOC is not a lacking one)."""
+    deadline = time.monotonic() + timeout
+    return [pv for pv in pvs if Channel(pv, host, port).state(deadline) == LACKS]
+
+
 def answering(probes: Mapping[Hashable, Channel | Repeater], timeout: float,
               interval: float = INTERVAL) -> set:
     """The keys of *probes* answered within *timeout* seconds; returns as soon as every

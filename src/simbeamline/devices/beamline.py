@@ -110,10 +110,17 @@ def _connect(config: BeamlineConfig, name: str, build, timeout: float) -> dict:
     if ioc_state(config, name) in (ca_probe.DOWN, ca_probe.LACKS):  # SILENT: busy, not down
         raise down
     try:
-        return connect.connect(build, lambda: ioc_state(config, name, STALL_PROBE_TIMEOUT), what,
-                               patience=timeout)
+        return connect.connect(
+            build, lambda: ioc_state(config, name, STALL_PROBE_TIMEOUT), what,
+            refused=lambda pvs: ca_probe.refused(pvs, ioc.host, config.ca_port, PROBE_TIMEOUT),
+            patience=timeout)
     except connect.IocDown:
         raise down from None
+    except connect.MissingPVs as err:
+        raise BeamlineConnectFailed(
+            f"{err}: it is not the IOC these devices were made for (another version, or "
+            f"another IOC serving that prefix); point the session at this project's IOCs "
+            f"(`simbeamline start`) or at an IOC that serves these PVs") from None
     except connect.ConnectFailed as err:
         raise BeamlineConnectFailed(f"{err}; try again, or restart the IOCs with "
                                     "`simbeamline restart`") from None

@@ -17,6 +17,10 @@ tells a student that IOCs that are running are down. :func:`connect` instead
   fresh Channel Access context (new channels, new searches; the old context is left
   alone). With some channels connected, their callbacks may be in flight and
   destroying them crashed libca under load: keep waiting, up to *limit* seconds;
+- after a stall with the IOC answering, asks it for the PVs still missing
+  (*refused*): a PV it refuses will never connect, however long one waits (an IOC of
+  another version, or another IOC on that address): raise :class:`MissingPVs` naming
+  them, at the first stall rather than after *limit* seconds;
 - after *attempts* builds that stalled with the IOC answering, raises
   :class:`ConnectFailed`, which says the IOC answers but connecting failed.
 
@@ -41,6 +45,8 @@ PATIENCE = 10.0
 ATTEMPTS = 5
 #: Seconds in all that a busy IOC (connection accepted, no reply) is waited for.
 LIMIT = 600.0
+#: Missing PVs asked of the IOC after a stall (the first ones suffice to tell).
+PROBED_PVS = 10
 #: Seconds between two looks at the connection state.
 POLL = 0.05
 
@@ -68,6 +74,10 @@ class IocDown(RuntimeError):
 
 class ConnectFailed(RuntimeError):
     """The IOC answers, but its devices did not connect (after every retry)."""
+
+
+class MissingPVs(ConnectFailed):
+    """The IOC answers, but refuses channels for PVs the devices need."""
 
 
 def make_lazy_signals(device) -> None:
@@ -109,6 +119,17 @@ def _pending(device) -> bool:
 def _unconnected(devices: dict) -> list[str]:
     return [f"{name}.{getattr(sig, 'dotted_name', '') or sig.name} ({getattr(sig, 'pvname', '')})"
             for name, device in devices.items() for sig in _signals(device) if not sig.connected]
+
+
+def _unconnected_pvs(devices: dict) -> list[str]:
+    """The PV names of the channels pyepics has not connected, in the devices' order."""
+    pvs: list[str] = []
+    for device in devices.values():
+        for sig in _signals(device):
+            for pv in (getattr(sig, "_read_pv", None), getattr(sig, "_write_pv", None)):
+                if pv is not None and not pv.connected and pv.pvname not in pvs:
+                    pvs.append(pv.pvname)
+    return pvs
 
 
 def _channels_connected(signals: list) -> int:
@@ -153,11 +174,13 @@ def fresh_ca_context(devices: dict) -> None:
 
 
 def connect(build: Callable[[], dict], state: Callable[[], str], what: str, *,
+            refused: Callable[[list[str]], list[str]] | None = None,
             patience: float = PATIENCE, attempts: int = ATTEMPTS, limit: float = LIMIT) -> dict:
     """Build the devices with *build()* and wait until they connect; see the module doc.
 
-    *state()* is the IOC's :meth:`..control.ca_probe.Channel.state`; *what* names the IOC
-    in messages.
+    *state()* is the IOC's :meth:`..control.ca_probe.Channel.state`; *refused(pvs)* the
+    PVs of *pvs* the IOC refuses (:func:`..control.ca_probe.refused`; None: not asked);
+    *what* names the IOC in messages.
     """
     quiet_discarded_channels()
     give_up = time.monotonic() + limit
@@ -174,6 +197,12 @@ def connect(build: Callable[[], dict], state: Callable[[], str], what: str, *,
             if found in (ca_probe.DOWN, ca_probe.LACKS):
                 fresh_ca_context(devices)
                 raise IocDown(f"{what} does not answer ({failure})")
+            if found == ca_probe.SERVES and refused is not None:
+                lacking = refused(_unconnected_pvs(devices)[:PROBED_PVS])
+                if lacking:
+                    fresh_ca_context(devices)
+                    raise MissingPVs(f"{what} answers, but does not serve "
+                                     f"{', '.join(lacking)}, which its devices need")
             left = give_up - time.monotonic()
             if left < 0:
                 break
